@@ -12,11 +12,11 @@ namespace sluice::detail {
                                    const char* message) noexcept;
 }  // namespace sluice::detail
 
-#define SLUICE_ASSERT(condition, message)                                                \
-  do {                                                                                   \
-    if (!(condition)) [[unlikely]] {                                                     \
-      ::sluice::detail::assertion_failed(#condition, __FILE__, __LINE__, (message));     \
-    }                                                                                    \
+#define SLUICE_ASSERT(condition, message)                                            \
+  do {                                                                               \
+    if (!(condition)) [[unlikely]] {                                                 \
+      ::sluice::detail::assertion_failed(#condition, __FILE__, __LINE__, (message)); \
+    }                                                                                \
   } while (false)
 
 // Marks a place the control flow can never reach.

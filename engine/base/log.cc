@@ -33,9 +33,13 @@ std::string_view log_level_name(log_level level) noexcept {
   return "unknown";
 }
 
-void set_log_level(log_level level) noexcept { global_level.store(level, std::memory_order_relaxed); }
+void set_log_level(log_level level) noexcept {
+  global_level.store(level, std::memory_order_relaxed);
+}
 
-log_level current_log_level() noexcept { return global_level.load(std::memory_order_relaxed); }
+log_level current_log_level() noexcept {
+  return global_level.load(std::memory_order_relaxed);
+}
 
 namespace detail {
 
@@ -51,11 +55,11 @@ void log_vwrite(log_level level, std::string_view component, fmt::string_view fo
   gmtime_r(&seconds, &utc);
   char* end = line + line_bytes_max - 1;  // keep room for the newline
   try {
-    auto out = fmt::format_to_n(line, line_bytes_max - 1,
-                                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z {:<5} {}: ",
-                                utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour,
-                                utc.tm_min, utc.tm_sec, static_cast<int>(ms % 1000),
-                                log_level_name(level), component);
+    auto out = fmt::format_to_n(
+        line, line_bytes_max - 1,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z {:<5} {}: ", utc.tm_year + 1900, utc.tm_mon + 1,
+        utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, static_cast<int>(ms % 1000),
+        log_level_name(level), component);
     char* cursor = line + std::min<std::size_t>(out.size, line_bytes_max - 1);
     auto body = fmt::vformat_to_n(cursor, static_cast<std::size_t>(end - cursor), format, args);
     cursor += std::min<std::size_t>(body.size, static_cast<std::size_t>(end - cursor));

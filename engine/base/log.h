@@ -8,11 +8,11 @@
 // Use:  SLUICE_LOG(warn, "storage", "segment {} is torn at byte {}", path, pos);
 #pragma once
 
+#include <fmt/format.h>
+
 #include <cstdint>
 #include <optional>
 #include <string_view>
-
-#include <fmt/format.h>
 
 namespace sluice {
 
@@ -25,7 +25,9 @@ std::string_view log_level_name(log_level level) noexcept;
 void set_log_level(log_level level) noexcept;
 log_level current_log_level() noexcept;
 
-inline bool log_enabled(log_level level) noexcept { return level >= current_log_level(); }
+inline bool log_enabled(log_level level) noexcept {
+  return level >= current_log_level();
+}
 
 namespace detail {
 void log_vwrite(log_level level, std::string_view component, fmt::string_view format,
@@ -40,9 +42,9 @@ void log_write(log_level level, std::string_view component, fmt::format_string<A
 
 }  // namespace sluice
 
-#define SLUICE_LOG(level, component, ...)                                              \
-  do {                                                                                 \
-    if (::sluice::log_enabled(::sluice::log_level::level)) {                           \
-      ::sluice::log_write(::sluice::log_level::level, (component), __VA_ARGS__);       \
-    }                                                                                  \
+#define SLUICE_LOG(level, component, ...)                                        \
+  do {                                                                           \
+    if (::sluice::log_enabled(::sluice::log_level::level)) {                     \
+      ::sluice::log_write(::sluice::log_level::level, (component), __VA_ARGS__); \
+    }                                                                            \
   } while (false)

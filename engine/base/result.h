@@ -71,11 +71,11 @@ class [[nodiscard]] result<void> {
 };
 
 // Returns early from the enclosing function with the failure of `expr`, if any.
-#define SLUICE_TRY(expr)                                  \
-  do {                                                    \
+#define SLUICE_TRY(expr)                                              \
+  do {                                                                \
     if (auto sluice_try_result_ = (expr); !sluice_try_result_.ok()) { \
-      return sluice_try_result_.failure();                \
-    }                                                     \
+      return sluice_try_result_.failure();                            \
+    }                                                                 \
   } while (false)
 
 }  // namespace sluice

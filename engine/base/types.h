@@ -5,12 +5,12 @@
 // the same type; arithmetic only where it means something, through named helpers below.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <compare>
 #include <cstdint>
 #include <functional>
 #include <limits>
-
-#include <fmt/format.h>
 
 namespace sluice {
 
@@ -46,20 +46,32 @@ using timestamp_ms = strong<timestamp_ms_tag, std::int64_t>;
 // Kafka's "no timestamp" value.
 inline constexpr timestamp_ms no_timestamp{-1};
 
-constexpr offset operator+(offset o, std::int64_t delta) noexcept { return offset(o.value() + delta); }
-constexpr offset operator-(offset o, std::int64_t delta) noexcept { return offset(o.value() - delta); }
+constexpr offset operator+(offset o, std::int64_t delta) noexcept {
+  return offset(o.value() + delta);
+}
+constexpr offset operator-(offset o, std::int64_t delta) noexcept {
+  return offset(o.value() - delta);
+}
 // The number of offsets between two offsets.
-constexpr std::int64_t operator-(offset a, offset b) noexcept { return a.value() - b.value(); }
+constexpr std::int64_t operator-(offset a, offset b) noexcept {
+  return a.value() - b.value();
+}
 
-constexpr file_pos operator+(file_pos p, std::uint64_t bytes) noexcept { return file_pos(p.value() + bytes); }
+constexpr file_pos operator+(file_pos p, std::uint64_t bytes) noexcept {
+  return file_pos(p.value() + bytes);
+}
 // The number of bytes between two positions; `a` must not be before `b`.
-constexpr std::uint64_t operator-(file_pos a, file_pos b) noexcept { return a.value() - b.value(); }
+constexpr std::uint64_t operator-(file_pos a, file_pos b) noexcept {
+  return a.value() - b.value();
+}
 
 }  // namespace sluice
 
 template <typename Tag, typename Rep>
 struct std::hash<sluice::strong<Tag, Rep>> {
-  std::size_t operator()(sluice::strong<Tag, Rep> v) const noexcept { return std::hash<Rep>()(v.value()); }
+  std::size_t operator()(sluice::strong<Tag, Rep> v) const noexcept {
+    return std::hash<Rep>()(v.value());
+  }
 };
 
 template <typename Tag, typename Rep>

@@ -16,7 +16,8 @@ namespace sluice {
 
 class faulty_disk final : public disk {
  public:
-  explicit faulty_disk(disk& inner) noexcept : inner_(inner) {}
+  // Defined out of line: the queue of `injected` needs that type complete.
+  explicit faulty_disk(disk& inner) noexcept;
   ~faulty_disk() override;
 
   // The next `count` writes fail with `negative_errno` and write nothing.
