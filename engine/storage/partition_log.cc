@@ -122,6 +122,12 @@ result<void> partition_log::load_segments(offset recovery_point, bool clean_shut
   }
   log_start_offset_ = std::max(log_start_offset_, segments_.front()->base_offset());
   log_end_offset_ = std::max(segments_.back()->next_offset(), segments_.back()->base_offset());
+  if (log_start_offset_ > log_end_offset_) {
+    // Records were deleted up to an offset past the last batch: appends continue at the
+    // log start offset, in a segment of their own (Kafka does the same).
+    SLUICE_TRY(roll_to(log_start_offset_, timestamp_ms(0)));
+    log_end_offset_ = log_start_offset_;
+  }
   written_end_ = log_end_offset_;
   flushed_end_ = log_end_offset_;
   if (summary.bytes_truncated > 0 || summary.segments_recovered > 0) {
@@ -431,12 +437,19 @@ result<read_result> partition_log::read(offset start, std::size_t bytes_max,
 
 result<std::optional<offset>> partition_log::offset_for_timestamp(timestamp_ms target) {
   for (auto& s : segments_) {
-    if (s->max_timestamp() < target) continue;
+    if (s->max_timestamp() < target || s->next_offset() <= log_start_offset_) continue;
     SLUICE_TRY(s->ensure_open());
-    auto position = s->find_timestamp(target, s->written_bytes());
-    if (!position) continue;
-    offset found = s->header_at(*position).base_offset;
-    return std::optional<offset>(std::max(found, log_start_offset_));
+    std::uint64_t readable = s->written_bytes();
+    auto position = s->find_timestamp(target, readable);
+    // Batches wholly before the log start offset (after delete_records) no longer count.
+    // The scan is bounded by the segment's written bytes.
+    while (position && position->value() + batch_layout::header_bytes <= readable) {
+      batch_header header = s->header_at(*position);
+      if (header.next_offset() > log_start_offset_ && header.max_timestamp >= target) {
+        return std::optional<offset>(std::max(header.base_offset, log_start_offset_));
+      }
+      position = *position + header.total_bytes();
+    }
   }
   return std::optional<offset>();
 }
