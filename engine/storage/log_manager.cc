@@ -103,8 +103,17 @@ result<void> log_manager::load() {
     ++open_count_;
     if (open_count_ > config_.open_partitions_max) close_idle_partitions();
   }
-  SLUICE_LOG(info, "storage", "opened data directory {}: {} partitions, {} after a clean shutdown",
-             dir, partitions_.size(), clean ? "" : "not");
+  if (clean) {
+    SLUICE_LOG(info, "storage", "opened data directory {}: {} partitions, after a clean shutdown",
+               dir, partitions_.size());
+  } else if (!partitions_.empty()) {
+    SLUICE_LOG(warn, "storage",
+               "opened data directory {} after an unclean stop: {} partitions, each recovered "
+               "from its recovery point",
+               dir, partitions_.size());
+  } else {
+    SLUICE_LOG(info, "storage", "opened data directory {}: no partitions yet", dir);
+  }
   if (clean) SLUICE_TRY(remove_file(dir + "/" + clean_shutdown_marker));
   return {};
 }
