@@ -114,7 +114,12 @@ result<void> log_manager::load() {
   } else {
     SLUICE_LOG(info, "storage", "opened data directory {}: no partitions yet", dir);
   }
-  if (clean) SLUICE_TRY(remove_file(dir + "/" + clean_shutdown_marker));
+  // The marker speaks only for the stop before this start: remove it (durably) whatever
+  // this start made of it, or a crash from now on would be taken for a clean stop.
+  if (path_exists(dir + "/" + clean_shutdown_marker)) {
+    SLUICE_TRY(remove_file(dir + "/" + clean_shutdown_marker));
+    SLUICE_TRY(sync_directory(dir));
+  }
   return {};
 }
 
@@ -186,7 +191,13 @@ void log_manager::close_idle_partitions() noexcept {
   // candidates bounds the work to the number of partitions.
   std::vector<std::pair<std::uint64_t, partition_entry*>> candidates;
   for (auto& [tp, entry] : partitions_) {
-    if (entry.files_open && entry.log->idle()) candidates.emplace_back(entry.last_used, &entry);
+    // Unflushed data under a flush policy stays open until its flush is due, so that
+    // time-based flushes (driven by tick() on open partitions) still happen.
+    bool flushed = entry.log->flushed_end() >= entry.log->written_end() ||
+                   !entry.log->config().flush.flushes();
+    if (entry.files_open && entry.log->idle() && flushed) {
+      candidates.emplace_back(entry.last_used, &entry);
+    }
   }
   std::sort(candidates.begin(), candidates.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -219,24 +230,35 @@ result<void> log_manager::write_checkpoints() {
 result<void> log_manager::shutdown() {
   SLUICE_ASSERT(!shut_down_, "shutdown twice");
   shut_down_ = true;
-  for (auto& [tp, entry] : partitions_) entry.log->flush();
-  bool drained = io_.reactor().run_until(
-      [&] {
-        for (auto& [tp, entry] : partitions_) {
-          if (!entry.log->idle()) return false;
-        }
-        return true;
-      },
-      std::chrono::minutes(5));
-  if (!drained) return error(errc::io_error, "writes did not finish within 5 minutes");
+  // Flush and close in waves no larger than the open-files budget: a flush reopens the
+  // files of a partition closed while idle, and ten thousand at once would run out of
+  // descriptors.
+  std::size_t wave = std::max<std::size_t>(1, config_.open_partitions_max / 2);
   bool all_flushed = true;
-  for (auto& [tp, entry] : partitions_) {
-    if (entry.log->failed() || entry.log->flushed_end() < entry.log->log_end_offset()) {
-      all_flushed = false;
+  auto it = partitions_.begin();
+  while (it != partitions_.end()) {
+    auto wave_begin = it;
+    for (std::size_t n = 0; n < wave && it != partitions_.end(); ++n, ++it) {
+      it->second.log->flush();
+    }
+    bool drained = io_.reactor().run_until(
+        [&] {
+          for (auto w = wave_begin; w != it; ++w) {
+            if (!w->second.log->idle()) return false;
+          }
+          return true;
+        },
+        std::chrono::minutes(5));
+    if (!drained) return error(errc::io_error, "writes did not finish within 5 minutes");
+    for (auto w = wave_begin; w != it; ++w) {
+      partition_log& log = *w->second.log;
+      if (log.failed() || log.flushed_end() < log.log_end_offset()) all_flushed = false;
+      SLUICE_TRY(log.close());
+      if (w->second.files_open) --open_count_;
+      w->second.files_open = false;
     }
   }
   SLUICE_TRY(write_checkpoints());
-  for (auto& [tp, entry] : partitions_) SLUICE_TRY(entry.log->close());
   if (!all_flushed) {
     SLUICE_LOG(warn, "storage",
                "not every partition is flushed; the next start recovers "

@@ -10,12 +10,15 @@
 // appended since the previous entry; the entry holds the batch's LAST offset and the
 // batch's position, as Kafka does. Entries are strictly increasing in both fields.
 //
-// The file is preallocated to `index_bytes_max` (rounded down to a whole number of
-// entries) and memory-mapped read-write; its logical size is the number of entries
-// written. When the segment rolls or closes, trim() truncates the file to its entries.
-// On open, the entry count is taken from the file size (a trimmed file) or, for an
-// untrimmed file after a crash, by scanning for the end of the strictly increasing run;
-// sanity_check() then verifies the whole index.
+// The file handling is index_file's (see index_file.h): in append mode the file's length
+// is set to `index_bytes_max` (rounded down to a whole number of entries) as a sparse
+// file, mapped read-write, and disk blocks are reserved a chunk at a time ahead of the
+// appends; its logical size is the number of entries written. When the segment rolls or
+// closes, trim() truncates the file to its entries. A sealed segment opens its index in
+// sealed mode: the file is read as it is and never written. On open, the entry count is
+// taken from the file size (a trimmed file) or, for an untrimmed file after a crash, by
+// scanning for the end of the strictly increasing run; sanity_check() then verifies the
+// whole index.
 //
 // Owned by one segment; touched only by the core that owns the partition.
 #pragma once
@@ -24,9 +27,11 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "engine/base/result.h"
 #include "engine/base/types.h"
+#include "engine/storage/index_file.h"
 
 namespace sluice {
 
@@ -41,26 +46,31 @@ class offset_index {
   static constexpr std::size_t entry_bytes = 8;
 
   // Opens or creates the index at `path` for a segment starting at `base_offset`.
-  // A new or untrimmed file is (re)sized to index_bytes_max. Fails with errc::io_error /
-  // errc::no_space when the file cannot be opened, sized or mapped, and with
-  // errc::corrupt_batch when the file's length is not a multiple of entry_bytes.
+  // In append mode a file shorter than index_bytes_max gets that length (sparse); in
+  // sealed mode the file keeps its length and is never written, and is_full() is true.
+  // Fails with errc::io_error / errc::no_space when the file cannot be opened, sized or
+  // mapped, and with errc::corrupt_batch when the file's length is not a multiple of
+  // entry_bytes.
   static result<offset_index> open(const std::string& path, offset base_offset,
-                                   std::size_t index_bytes_max);
+                                   std::size_t index_bytes_max,
+                                   index_open_mode mode = index_open_mode::append);
 
-  offset_index(offset_index&& other) noexcept;
-  offset_index& operator=(offset_index&& other) noexcept;
+  offset_index(offset_index&& other) noexcept = default;
+  offset_index& operator=(offset_index&& other) noexcept = default;
   offset_index(const offset_index&) = delete;
   offset_index& operator=(const offset_index&) = delete;
-  ~offset_index();  // unmaps and closes; does not trim
+  ~offset_index() = default;  // unmaps and closes; does not trim
 
   offset base_offset() const noexcept { return base_offset_; }
-  std::size_t entries() const noexcept { return entries_; }
-  std::size_t max_entries() const noexcept { return max_entries_; }
-  bool is_full() const noexcept { return entries_ >= max_entries_; }
+  std::size_t entries() const noexcept { return file_.entries(); }
+  std::size_t max_entries() const noexcept { return file_.max_entries(); }
+  bool is_full() const noexcept { return file_.is_full(); }
+  bool is_sealed() const noexcept { return file_.is_sealed(); }
   std::optional<offset_index_entry> last_entry() const noexcept;
   offset_index_entry entry(std::size_t i) const noexcept;
 
-  // Appends an entry. REQUIRES: !is_full(); last_offset and position greater than those
+  // Appends an entry; when the disk is full the entry is skipped (logged), which only
+  // makes lookups scan further. REQUIRES: !is_full(); last_offset and position greater than those
   // of the last entry; last_offset - base_offset fits in uint32.
   void append(offset last_offset, file_pos position) noexcept;
 
@@ -69,37 +79,31 @@ class offset_index {
   std::optional<offset_index_entry> lookup(offset target) const noexcept;
 
   // Removes every entry whose offset >= target (used by truncate_to and recovery).
+  // REQUIRES: append mode.
   void truncate_to(offset target) noexcept;
   // Removes all entries.
   void reset() noexcept { truncate_to(base_offset_); }
 
   // Shrinks the file to the entries it holds (on roll and close). Further appends re-grow
-  // it to index_bytes_max first.
-  result<void> trim();
+  // it to index_bytes_max first. Does nothing in sealed mode.
+  result<void> trim() { return file_.trim(); }
 
   // Flushes the mapped entries to disk (msync + fdatasync); called before the recovery
   // point moves past this segment.
-  result<void> flush();
+  result<void> flush() { return file_.flush(); }
 
   // Checks that entries are strictly increasing and that each position is < log_bytes.
   // Returns errc::corrupt_batch with a detail saying which rule broke.
   result<void> sanity_check(std::size_t log_bytes) const noexcept;
 
-  const std::string& path() const noexcept { return path_; }
+  const std::string& path() const noexcept { return file_.path(); }
 
  private:
-  offset_index() = default;
-  result<void> resize(std::size_t file_bytes);
-  void close() noexcept;
+  offset_index(offset base_offset, index_file file) noexcept
+      : base_offset_(base_offset), file_(std::move(file)) {}
 
-  std::string path_;
   offset base_offset_;
-  int fd_ = -1;
-  std::byte* map_ = nullptr;
-  std::size_t map_bytes_ = 0;
-  std::size_t entries_ = 0;
-  std::size_t max_entries_ = 0;
-  std::size_t index_bytes_max_ = 0;
+  index_file file_;
 };
 
 }  // namespace sluice

@@ -82,7 +82,8 @@ result<void> partition_log::load_segments(offset recovery_point, bool clean_shut
     std::shared_ptr<segment> s = std::move(*opened);
     ++summary.segments;
     if (bases[i] >= recover_from) {
-      auto recovered = s->recover(config_);
+      auto recovered =
+          s->recover(config_, last ? std::nullopt : std::optional<offset>(bases[i + 1]));
       if (!recovered) return recovered.failure();
       ++summary.segments_recovered;
       summary.bytes_truncated += recovered->truncated_bytes;
@@ -115,6 +116,21 @@ result<void> partition_log::load_segments(offset recovery_point, bool clean_shut
     segments_.push_back(std::move(s));
   }
 
+  // A roll creates the next segment while batches for the old one may still be queued; a
+  // crash then leaves empty segments after a hole in the offsets. Drop them, so appends
+  // continue right after the last batch that reached the disk.
+  while (!clean_shutdown && segments_.size() > 1 && segments_.back()->empty() &&
+         segments_.back()->base_offset() > segments_[segments_.size() - 2]->next_offset()) {
+    SLUICE_LOG(warn, "storage",
+               "deleting empty segment {}: the batches before it never reached "
+               "the disk",
+               segments_.back()->log_path());
+    SLUICE_TRY(segments_.back()->remove_files());
+    segments_.pop_back();
+    SLUICE_TRY(segments_.back()->reactivate(config_));
+  }
+  // Only the active segment keeps its files open; older ones reopen when read.
+  for (std::size_t i = 0; i + 1 < segments_.size(); ++i) SLUICE_TRY(segments_[i]->close_files());
   if (segments_.empty()) {
     auto first = segment::create(dir_, log_start_offset_, config_);
     if (!first) return first.failure();
@@ -165,7 +181,8 @@ result<append_info> partition_log::append(std::span<std::byte> batch, timestamp_
   bool too_old =
       active().first_append_wall_ms() &&
       now.value() - active().first_append_wall_ms()->value() >= config_.segment_ms.count();
-  if (active().needs_roll_for(batch.size(), config_) || (too_old && !active().empty())) {
+  if (active().needs_roll_for(batch.size(), header->last_offset_delta, config_) ||
+      (too_old && !active().empty())) {
     SLUICE_TRY(roll_to(log_end_offset_, now));
   }
   SLUICE_TRY(active().ensure_open());
@@ -263,7 +280,12 @@ void partition_log::fail_pending(const error& failure) noexcept {
   // Forget the appends that never reached the file: segments created for them go, the
   // rest are cut back to what is written.
   while (segments_.size() > 1 && segments_.back()->base_offset() > written_end_) {
-    (void)segments_.back()->remove_files();
+    if (auto removed = segments_.back()->remove_files(); !removed) {
+      SLUICE_LOG(warn, "storage",
+                 "cannot delete the unused segment {}: {}; the next start "
+                 "removes it",
+                 segments_.back()->log_path(), removed.failure().detail());
+    }
     segments_.pop_back();
   }
   for (auto& s : segments_) {
@@ -276,7 +298,15 @@ void partition_log::fail_pending(const error& failure) noexcept {
                  s->log_path(), cut.failure().detail());
     }
   }
-  if (!segments_.back()->is_active()) (void)segments_.back()->reactivate(config_);
+  if (!segments_.back()->is_active()) {
+    if (auto reactivated = segments_.back()->reactivate(config_); !reactivated) {
+      failed_ = reactivated.failure();
+      SLUICE_LOG(error, "storage",
+                 "cannot reopen {} for appends after a failed write: {}; the "
+                 "partition is offline until the broker restarts",
+                 segments_.back()->log_path(), reactivated.failure().detail());
+    }
+  }
   log_end_offset_ = written_end_;
   if (listener_) listener_->on_append_failed(from, failure);
 }
@@ -300,24 +330,40 @@ void partition_log::maybe_flush() noexcept {
 }
 
 void partition_log::start_sync() noexcept {
-  // Segments are written in order, so the unsynced ones are a suffix of the list.
+  // Every segment with written but unsynced bytes. Not just a suffix of the list: an
+  // empty active segment may follow a sealed one that still needs its sync. The walk is
+  // bounded by the number of segments, and usually stops being useful after the last two.
   sync_queue_.clear();
-  for (auto it = segments_.rbegin(); it != segments_.rend(); ++it) {
-    if ((*it)->written_bytes() <= (*it)->synced_bytes()) break;
-    sync_queue_.push_back({*it, (*it)->written_bytes()});
+  for (auto& s : segments_) {
+    if (s->written_bytes() > s->synced_bytes()) sync_queue_.push_back({s, s->written_bytes()});
   }
-  std::reverse(sync_queue_.begin(), sync_queue_.end());
   sync_target_ = written_end_;
   unflushed_records_ = 0;
   unflushed_since_.reset();
   flush_requested_ = false;
-  if (sync_queue_.empty()) {
-    flushed_end_ = sync_target_;
-    return;
-  }
   sync_next_ = 0;
   sync_in_flight_ = true;
-  io_.sync(sync_queue_[0].first->log_fd(), &sync_done_);
+  submit_next_sync();
+}
+
+void partition_log::submit_next_sync() noexcept {
+  if (sync_next_ == sync_queue_.size()) {
+    sync_queue_.clear();
+    sync_in_flight_ = false;
+    flushed_end_ = sync_target_;
+    maybe_flush();
+    if (listener_) listener_->on_flushed(flushed_end_);
+    return;
+  }
+  segment& target = *sync_queue_[sync_next_].first;
+  // The segment's files may have been closed while idle: fdatasync through a fresh
+  // descriptor flushes the same inode.
+  if (auto opened = target.ensure_open(); !opened) {
+    sync_in_flight_ = false;
+    fail_sync(opened.failure());
+    return;
+  }
+  io_.sync(target.log_fd(), &sync_done_);
 }
 
 void partition_log::sync_done::complete(int res, std::uint32_t) noexcept {
@@ -328,35 +374,33 @@ void partition_log::on_sync_complete(int res) noexcept {
   SLUICE_ASSERT(sync_in_flight_, "sync completion without a sync");
   if (res < 0) {
     sync_in_flight_ = false;
-    sync_queue_.clear();
-    auto failure = error_from_errno(res, "fdatasync of a segment failed");
-    failed_ = failure;
-    // After a failed fdatasync the page cache may have dropped the dirty pages: retrying
-    // could report success for data that is gone. Stop, as Kafka does.
-    SLUICE_LOG(error, "storage",
-               "fdatasync of {} failed: {}; data from offset {} on may not be durable. The "
-               "partition accepts no more appends; restart the broker to recover it from disk "
-               "after checking the disk",
-               dir_, std::strerror(-res), flushed_end_);
-    if (listener_) listener_->on_append_failed(flushed_end_, failure);
+    fail_sync(error_from_errno(res, "fdatasync of a segment failed"));
     return;
   }
   auto& [synced, bytes] = sync_queue_[sync_next_];
   synced->note_synced(bytes);
   ++sync_next_;
-  if (sync_next_ < sync_queue_.size()) {
-    io_.sync(sync_queue_[sync_next_].first->log_fd(), &sync_done_);
-    return;
-  }
+  submit_next_sync();
+}
+
+void partition_log::fail_sync(const error& failure) noexcept {
   sync_queue_.clear();
-  sync_in_flight_ = false;
-  flushed_end_ = sync_target_;
-  maybe_flush();
-  if (listener_) listener_->on_flushed(flushed_end_);
+  failed_ = failure;
+  // After a failed fdatasync the page cache may have dropped the dirty pages: retrying
+  // could report success for data that is gone. Stop, as Kafka does.
+  SLUICE_LOG(error, "storage",
+             "fdatasync of {} failed: {} ({}); data from offset {} on may not be durable. The "
+             "partition accepts no more appends; check the disk, then restart the broker to "
+             "recover the partition from disk",
+             dir_, failure.detail(),
+             failure.os_errno() ? std::strerror(failure.os_errno()) : errc_name(failure.code()),
+             flushed_end_);
+  if (listener_) listener_->on_append_failed(flushed_end_, failure);
 }
 
 void partition_log::tick(timestamp_ms now) noexcept {
   last_tick_ = now;
+  if (failed_) return;
   maybe_flush();
   auto first = active().first_append_wall_ms();
   if (first && !active().empty() && now.value() - first->value() >= config_.segment_ms.count()) {
@@ -368,6 +412,7 @@ void partition_log::tick(timestamp_ms now) noexcept {
 }
 
 result<void> partition_log::roll(timestamp_ms now) {
+  if (failed_) return error(errc::closed, "partition log is offline");
   if (active().empty()) return {};
   return roll_to(log_end_offset_, now);
 }
@@ -383,6 +428,25 @@ result<void> partition_log::roll_to(offset base, timestamp_ms) {
   SLUICE_TRY(active().set_sealed());
   segments_.push_back(std::move(*next));
   SLUICE_LOG(debug, "storage", "rolled {} to a new segment at offset {}", dir_, base);
+  return {};
+}
+
+result<void> partition_log::open_for_read(const std::shared_ptr<segment>& s) {
+  if (s->is_open()) return {};
+  SLUICE_TRY(s->ensure_open());
+  if (s->is_active()) return {};
+  // Bound the descriptors and mappings that reads of old segments hold: keep the most
+  // recently opened few, close the rest (a reader holding a mapping keeps it alive).
+  reopened_.push_back(s);
+  while (reopened_.size() > reopened_segments_max) {
+    std::shared_ptr<segment> oldest = std::move(reopened_.front());
+    reopened_.pop_front();
+    if (oldest->is_active() || oldest->written_bytes() < oldest->size_bytes()) continue;
+    if (auto closed = oldest->close_files(); !closed) {
+      SLUICE_LOG(warn, "storage", "closing {} after a read failed: {}", oldest->log_path(),
+                 closed.failure().detail());
+    }
+  }
   return {};
 }
 
@@ -411,7 +475,7 @@ result<read_result> partition_log::read(offset start, std::size_t bytes_max,
   for (; it != segments_.end(); ++it) {
     segment& s = **it;
     if (s.base_offset() >= limit) break;
-    SLUICE_TRY(s.ensure_open());
+    SLUICE_TRY(open_for_read(*it));
     std::uint64_t readable = s.written_bytes();
     auto position = s.find_batch(start, readable);
     if (!position) continue;
@@ -438,7 +502,7 @@ result<read_result> partition_log::read(offset start, std::size_t bytes_max,
 result<std::optional<offset>> partition_log::offset_for_timestamp(timestamp_ms target) {
   for (auto& s : segments_) {
     if (s->max_timestamp() < target || s->next_offset() <= log_start_offset_) continue;
-    SLUICE_TRY(s->ensure_open());
+    SLUICE_TRY(open_for_read(s));
     std::uint64_t readable = s->written_bytes();
     auto position = s->find_timestamp(target, readable);
     // Batches wholly before the log start offset (after delete_records) no longer count.
@@ -492,6 +556,8 @@ result<std::size_t> partition_log::enforce_retention(timestamp_ms now) {
     SLUICE_TRY(delete_oldest_segment());
     ++deleted;
   }
+  // The unlinks must be durable too, or a power loss brings the segments back.
+  if (deleted > 0) SLUICE_TRY(sync_directory(dir_));
   return deleted;
 }
 
@@ -501,11 +567,14 @@ result<void> partition_log::delete_records(offset new_start) {
   }
   if (new_start <= log_start_offset_) return {};
   log_start_offset_ = new_start;
+  bool deleted = false;
   while (segments_.size() > 1 && segments_.front()->next_offset() <= log_start_offset_ &&
          segments_[1]->base_offset() <= log_start_offset_) {
     SLUICE_TRY(delete_oldest_segment());
     log_start_offset_ = std::max(log_start_offset_, new_start);
+    deleted = true;
   }
+  if (deleted) SLUICE_TRY(sync_directory(dir_));
   return {};
 }
 
@@ -513,11 +582,18 @@ result<void> partition_log::truncate_to(offset target) {
   if (!idle()) return error(errc::backpressure, "truncate_to while writes are in flight");
   if (target >= log_end_offset_) return {};
   if (target < log_start_offset_) {
-    // Nothing survives: start afresh at target.
-    auto fresh = segment::create(dir_, target, config_);
-    if (!fresh) return fresh.failure();
+    // Nothing survives: start afresh at target. Remove the old segments first, so their
+    // files cannot collide with the new segment's names.
     for (auto& s : segments_) SLUICE_TRY(s->remove_files());
     segments_.clear();
+    auto fresh = segment::create(dir_, target, config_);
+    if (!fresh) {
+      // No segment is left to append to: the partition stays offline until a restart.
+      failed_ = fresh.failure();
+      SLUICE_LOG(error, "storage", "cannot create segment {} in {} after truncation: {}",
+                 segment_file_name(target, ".log"), dir_, fresh.failure().detail());
+      return fresh.failure();
+    }
     segments_.push_back(std::move(*fresh));
     log_start_offset_ = target;
   } else {

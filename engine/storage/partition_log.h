@@ -43,8 +43,9 @@ class log_listener {
   virtual void on_written(offset written_end) noexcept = 0;
   // Data below `flushed_end` is durable.
   virtual void on_flushed(offset flushed_end) noexcept = 0;
-  // Every append at or after `from` was dropped because of `failure`; the log end offset
-  // went back to `from`.
+  // Appends at or after `from` will never be acknowledged, because of `failure`. After a
+  // failed write they were dropped and the log end offset went back to `from`; after a
+  // failed sync the partition is offline (failed()) and nothing more becomes durable.
   virtual void on_append_failed(offset from, const error& failure) noexcept = 0;
 
  protected:
@@ -178,12 +179,15 @@ class partition_log {
   result<void> roll_to(offset base, timestamp_ms now);
   segment& active() noexcept { return *segments_.back(); }
   segment* segment_for(offset target) noexcept;
+  result<void> open_for_read(const std::shared_ptr<segment>& s);
   void start_write() noexcept;
   void on_write_complete(int res) noexcept;
   void fail_pending(const error& failure) noexcept;
   void maybe_flush() noexcept;
   void start_sync() noexcept;
+  void submit_next_sync() noexcept;
   void on_sync_complete(int res) noexcept;
+  void fail_sync(const error& failure) noexcept;
   result<void> delete_oldest_segment();
 
   std::string dir_;
@@ -195,6 +199,9 @@ class partition_log {
   // deleted by retention alive until it completes.
   std::vector<std::shared_ptr<segment>> segments_;
   std::vector<std::byte> scratch_;  // decompression space for record validation
+  // Old segments whose files a read reopened, oldest first; at most a few stay open.
+  static constexpr std::size_t reopened_segments_max = 2;
+  std::deque<std::shared_ptr<segment>> reopened_;
 
   offset log_start_offset_;
   offset log_end_offset_;

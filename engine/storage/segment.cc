@@ -82,11 +82,17 @@ result<std::unique_ptr<segment>> segment::create(const std::string& dir, offset 
 result<std::unique_ptr<segment>> segment::open(const std::string& dir, offset base_offset,
                                                const log_config& config, bool active) {
   std::unique_ptr<segment> s(new segment(dir, base_offset, config));
+  s->active_ = active;
   SLUICE_TRY(s->open_files(/*create=*/false));
   auto size = file_size(s->log_file_.get());
   if (!size) return size.failure();
-  s->active_ = active;
-  if (!active) s->map_bytes_ = round_up_to_page(*size);
+  if (!active) {
+    s->map_bytes_ = round_up_to_page(*size);
+  } else {
+    // segment.bytes may have shrunk since the file was written: cover the whole file.
+    s->map_bytes_ =
+        std::max(s->map_bytes_, round_up_to_page(*size + config.limits.batch_bytes_max));
+  }
   s->size_bytes_ = *size;
   s->written_bytes_ = *size;
   s->synced_bytes_ = *size;
@@ -95,7 +101,7 @@ result<std::unique_ptr<segment>> segment::open(const std::string& dir, offset ba
   // offset index entry need a header walk to find the next offset, as in Kafka. Otherwise
   // walk every header (no CRC; recover() does the full validation when it is needed).
   bool indexes_sane =
-      s->offset_index_->sanity_check(*size).ok() &&
+      !s->indexes_need_rebuild_ && s->offset_index_->sanity_check(*size).ok() &&
       s->time_index_->sanity_check(offset(std::numeric_limits<std::int64_t>::max())).ok();
   std::uint64_t position = 0;
   if (indexes_sane) {
@@ -129,6 +135,7 @@ result<std::unique_ptr<segment>> segment::open(const std::string& dir, offset ba
     SLUICE_LOG(warn, "storage", "rebuilding the indexes of segment {}: they fail their checks",
                s->log_path_);
     SLUICE_TRY(s->rebuild_indexes(s->size_bytes_));
+    s->indexes_need_rebuild_ = false;
   } else {
     s->bytes_since_index_entry_ =
         position -
@@ -143,10 +150,33 @@ result<void> segment::open_files(bool create) {
   auto log_file = open_file(log_path_, flags);
   if (!log_file) return log_file.failure();
   log_file_ = std::move(*log_file);
-  auto oi = offset_index::open(offset_index_path_, base_offset_, index_bytes_max_);
+  if (create) {
+    // Index files left behind by an earlier segment with the same base offset (one cut
+    // away by truncate_to, say) must not be mistaken for this one's.
+    SLUICE_TRY(remove_file(offset_index_path_));
+    SLUICE_TRY(remove_file(time_index_path_));
+  }
+  // Sealed segments read their indexes as they are; only the active one grows them.
+  const index_open_mode mode = active_ ? index_open_mode::append : index_open_mode::sealed;
+  auto oi = offset_index::open(offset_index_path_, base_offset_, index_bytes_max_, mode);
+  if (!oi && oi.code() == errc::corrupt_batch) {
+    // An index can always be rebuilt from the log: start it afresh; open() rebuilds it.
+    SLUICE_LOG(warn, "storage", "offset index {} is damaged ({}); rebuilding it from the log",
+               offset_index_path_, oi.failure().detail());
+    SLUICE_TRY(remove_file(offset_index_path_));
+    oi = offset_index::open(offset_index_path_, base_offset_, index_bytes_max_);
+    indexes_need_rebuild_ = true;
+  }
   if (!oi) return oi.failure();
   offset_index_.emplace(std::move(*oi));
-  auto ti = time_index::open(time_index_path_, base_offset_, index_bytes_max_);
+  auto ti = time_index::open(time_index_path_, base_offset_, index_bytes_max_, mode);
+  if (!ti && ti.code() == errc::corrupt_batch) {
+    SLUICE_LOG(warn, "storage", "time index {} is damaged ({}); rebuilding it from the log",
+               time_index_path_, ti.failure().detail());
+    SLUICE_TRY(remove_file(time_index_path_));
+    ti = time_index::open(time_index_path_, base_offset_, index_bytes_max_);
+    indexes_need_rebuild_ = true;
+  }
   if (!ti) return ti.failure();
   time_index_.emplace(std::move(*ti));
   if (create) SLUICE_TRY(map_log());
@@ -172,6 +202,11 @@ result<void> segment::ensure_open() {
 
 result<void> segment::set_sealed() {
   active_ = false;
+  // The segment's largest timestamp gets a time index entry if it has none yet, so a
+  // timestamp lookup finds this segment's end without scanning it (Kafka does the same).
+  if (is_open() && max_timestamp_ != no_timestamp && !time_index_->is_full()) {
+    time_index_->maybe_append(max_timestamp_, max_timestamp_offset_);
+  }
   return seal();
 }
 
@@ -185,11 +220,13 @@ result<void> segment::close_files() {
   return {};
 }
 
-bool segment::needs_roll_for(std::uint64_t bytes, const log_config& config) const noexcept {
+bool segment::needs_roll_for(std::uint64_t bytes, std::int32_t last_offset_delta,
+                             const log_config& config) const noexcept {
   if (size_bytes_ == 0) return false;  // a batch larger than a segment still gets one
   if (size_bytes_ + bytes > config.segment_bytes) return true;
-  // The offset index stores offsets relative to the base in 32 bits.
-  if (next_offset_ - base_offset_ > std::int64_t{std::numeric_limits<std::int32_t>::max()}) {
+  // Offsets relative to the base must fit Kafka's signed 32 bits, for the whole batch.
+  if (next_offset_ - base_offset_ + last_offset_delta >
+      std::int64_t{std::numeric_limits<std::int32_t>::max()}) {
     return true;
   }
   if (size_bytes_ + bytes > std::numeric_limits<std::int32_t>::max()) return true;
@@ -274,10 +311,31 @@ result<void> segment::truncate_to(offset target) {
   }
   if (keep == size_bytes_) return {};
   SLUICE_TRY(truncate_file(log_file_.get(), keep));
+  // Cut batches have valid CRCs: the new size must be durable, or a power loss could bring
+  // them back and recovery would keep them.
+  SLUICE_TRY(sync_file(log_file_.get()));
+  synced_bytes_ = std::min(synced_bytes_, keep);
   return rebuild_indexes(keep);
 }
 
 result<void> segment::rebuild_indexes(std::uint64_t log_bytes) {
+  if (offset_index_->is_sealed() || time_index_->is_sealed()) {
+    // A sealed index is read-only: reopen both for writing, and trim them again after.
+    offset_index_.reset();
+    time_index_.reset();
+    auto oi = offset_index::open(offset_index_path_, base_offset_, index_bytes_max_);
+    if (!oi) return oi.failure();
+    offset_index_.emplace(std::move(*oi));
+    auto ti = time_index::open(time_index_path_, base_offset_, index_bytes_max_);
+    if (!ti) return ti.failure();
+    time_index_.emplace(std::move(*ti));
+  }
+  SLUICE_TRY(fill_indexes(log_bytes));
+  if (!active_) return seal();
+  return {};
+}
+
+result<void> segment::fill_indexes(std::uint64_t log_bytes) {
   offset_index_->reset();
   time_index_->reset();
   size_bytes_ = 0;
@@ -293,6 +351,9 @@ result<void> segment::rebuild_indexes(std::uint64_t log_bytes) {
     // An index too small for the segment only makes lookups scan further.
     if (!offset_index_->is_full() && !time_index_->is_full()) {
       index_batch(header, file_pos(position));
+    } else if (header.max_timestamp > max_timestamp_) {
+      max_timestamp_ = header.max_timestamp;
+      max_timestamp_offset_ = header.last_offset();
     }
     position += header.total_bytes();
     next_offset_ = header.next_offset();
@@ -304,7 +365,8 @@ result<void> segment::rebuild_indexes(std::uint64_t log_bytes) {
   return {};
 }
 
-result<segment_recovery> segment::recover(const log_config& config) {
+result<segment_recovery> segment::recover(const log_config& config,
+                                          std::optional<offset> next_segment_base) {
   (void)config;
   SLUICE_TRY(ensure_open());
   auto size = file_size(log_file_.get());
@@ -332,8 +394,21 @@ result<segment_recovery> segment::recover(const log_config& config) {
       summary.stop_reason = problem;
       break;
     }
+    // The base offset lies outside the CRC, so check what can be checked: offsets only
+    // grow, stay within the segment's 32-bit relative range (Kafka's rule), and end
+    // before the next segment begins. A small forward jump cannot be told from a real
+    // gap (after truncate_to, or compaction), as in Kafka.
     if (header->base_offset < expected) {
       summary.stop_reason = "batch base offset goes backwards";
+      break;
+    }
+    if (header->last_offset() - base_offset_ >
+        std::int64_t{std::numeric_limits<std::int32_t>::max()}) {
+      summary.stop_reason = "batch offsets are outside the segment's 32-bit relative range";
+      break;
+    }
+    if (next_segment_base && header->last_offset() >= *next_segment_base) {
+      summary.stop_reason = "batch offsets run into the next segment";
       break;
     }
     expected = header->next_offset();

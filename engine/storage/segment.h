@@ -72,7 +72,8 @@ class segment {
   std::optional<timestamp_ms> first_append_wall_ms() const noexcept { return first_append_wall_; }
 
   // Whether another batch of `bytes` would overflow the segment or its indexes.
-  bool needs_roll_for(std::uint64_t bytes, const log_config& config) const noexcept;
+  bool needs_roll_for(std::uint64_t bytes, std::int32_t last_offset_delta,
+                      const log_config& config) const noexcept;
 
   // Files: open on demand, closable when idle.
   bool is_open() const noexcept { return log_file_.is_open(); }
@@ -116,7 +117,9 @@ class segment {
 
   // Validates every batch from the start, rebuilds both indexes, and cuts off everything
   // from the first invalid byte on.
-  result<segment_recovery> recover(const log_config& config);
+  // `next_segment_base`, when there is a next segment, bounds this one's offsets.
+  result<segment_recovery> recover(const log_config& config,
+                                   std::optional<offset> next_segment_base = std::nullopt);
 
   // Trims the indexes to their entries (on roll and close).
   result<void> seal();
@@ -137,6 +140,7 @@ class segment {
   result<void> open_files(bool create);
   result<void> map_log();
   result<void> rebuild_indexes(std::uint64_t log_bytes);
+  result<void> fill_indexes(std::uint64_t log_bytes);
   void index_batch(const batch_header& header, file_pos position);
 
   std::string dir_;
@@ -146,6 +150,7 @@ class segment {
   offset base_offset_;
   std::uint64_t map_bytes_ = 0;
   bool active_ = true;
+  bool indexes_need_rebuild_ = false;
   std::size_t index_bytes_max_ = 0;
   std::size_t index_interval_bytes_ = 0;
 

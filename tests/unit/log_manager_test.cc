@@ -1,6 +1,7 @@
 #include "engine/storage/log_manager.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <fstream>
 
@@ -140,6 +141,46 @@ TEST_F(LogManagerTest, RemoveDeletesThePartitionDirectory) {
   EXPECT_EQ(m->get({"gone", 0}), nullptr);
   EXPECT_EQ(m->create({"bad name", 0}, small_config()).code(), errc::invalid_argument);
   ASSERT_TRUE(m->shutdown().ok());
+}
+
+// Ten thousand partitions in one process, under the default soft limit of 1024 open files:
+// partitions close their files when idle and reopen on use.
+TEST_F(LogManagerTest, TenThousandPartitionsWithinTheDefaultDescriptorLimit) {
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit lowered = saved;
+  lowered.rlim_cur = std::min<rlim_t>(saved.rlim_cur, 1024);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &lowered), 0);
+  auto config = small_config();
+  config.flush = flush_policy::never();  // this test is about descriptors, not the disk
+  {
+    auto m = open_manager();
+    ASSERT_NE(m, nullptr);
+    constexpr int partitions = 10000;
+    for (int p = 0; p < partitions; ++p) {
+      auto log = m->create({"wide", p}, config);
+      ASSERT_TRUE(log.ok()) << "partition " << p << ": " << log.failure().detail();
+      batches_.push_back(make_batch(1, "w" + std::to_string(p)));
+      ASSERT_TRUE((*log)->append(batches_.back().span(), timestamp_ms(0)).ok());
+      drain(**log);
+      if (p % 500 == 0) m->tick(timestamp_ms(p));
+    }
+    m->tick(timestamp_ms(partitions));
+    auto fds = list_directory("/proc/self/fd");
+    ASSERT_TRUE(fds.ok());
+    EXPECT_LT(fds->size(), 1024u);
+    EXPECT_LT(m->stats().partitions_open, m->stats().partitions);
+    // Every partition still reads back its record.
+    for (int p = 0; p < partitions; p += 97) {
+      auto* log = m->get({"wide", p});
+      ASSERT_NE(log, nullptr);
+      auto r = log->read(offset(0), 1024);
+      ASSERT_TRUE(r.ok());
+      ASSERT_EQ(batches_in(r->bytes).size(), 1u);
+    }
+    ASSERT_TRUE(m->shutdown().ok());
+  }
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <cstdint>
 #include <filesystem>
@@ -13,6 +14,38 @@
 #include <vector>
 
 namespace sluice {
+
+// Replaces index_file's reservation call (posix_fallocate) for the life of the object, so
+// that a test can watch the reservations and make them fail as a full disk would.
+struct index_file_testing {
+  struct reservation {
+    std::int64_t offset;
+    std::int64_t length;
+    friend bool operator==(const reservation&, const reservation&) = default;
+  };
+  static inline std::vector<reservation> calls;
+  static inline int fail_with_errno = 0;
+
+  index_file_testing() {
+    calls.clear();
+    calls.reserve(64);
+    fail_with_errno = 0;
+    saved_ = std::exchange(index_file::reserve_blocks_, &record_and_reserve);
+  }
+  ~index_file_testing() { index_file::reserve_blocks_ = saved_; }
+  index_file_testing(const index_file_testing&) = delete;
+  index_file_testing& operator=(const index_file_testing&) = delete;
+
+ private:
+  static int record_and_reserve(int fd, std::int64_t offset, std::int64_t length) noexcept {
+    if (calls.size() < calls.capacity()) calls.push_back({offset, length});
+    if (fail_with_errno != 0) return fail_with_errno;
+    return saved_(fd, offset, length);
+  }
+
+  static inline index_file::reserve_blocks_fn saved_ = nullptr;
+};
+
 namespace {
 
 // A fresh directory under /tmp for one test, removed with everything in it afterwards.
@@ -46,6 +79,13 @@ void overwrite_bytes(const std::string& path, std::size_t at,
   io.seekp(static_cast<std::streamoff>(at));
   io.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
   ASSERT_TRUE(io.good());
+}
+
+// Bytes of disk the file really occupies (holes excluded).
+std::uint64_t allocated_bytes(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  return static_cast<std::uint64_t>(st.st_blocks) * 512;
 }
 
 void write_file(const std::string& path, std::size_t bytes) {
@@ -85,6 +125,23 @@ std::vector<offset_index_entry> sample_entries(std::size_t count) {
 
 void append_all(offset_index& index, const std::vector<offset_index_entry>& entries) {
   for (const auto& e : entries) index.append(e.last_offset, e.position);
+}
+
+// A closed index file holding `entries`, trimmed as a seal leaves it or untrimmed as a
+// crash leaves it.
+void write_index(const std::string& path, const std::vector<offset_index_entry>& entries,
+                 bool trimmed) {
+  auto index = open_index(path);
+  append_all(index, entries);
+  if (trimmed) {
+    ASSERT_TRUE(index.trim().ok());
+  }
+}
+
+offset_index open_sealed(const std::string& path) {
+  auto opened = offset_index::open(path, base, capacity_bytes, index_open_mode::sealed);
+  EXPECT_TRUE(opened.ok()) << (opened.ok() ? "" : opened.failure().detail());
+  return std::move(opened).value();
 }
 
 TEST(OffsetIndex, LookupAtBetweenBeforeAndAfterEntries) {
@@ -443,6 +500,179 @@ TEST(OffsetIndex, MoveLeavesSourceClosed) {
   EXPECT_EQ(moved.trim().code(), errc::closed);  // NOLINT
   EXPECT_EQ(all_entries(other), entries);
   EXPECT_EQ(other.lookup(entries[1].last_offset), entries[1]);
+}
+
+// The file gets its full length at open, but as a hole: disk blocks come a chunk at a
+// time as entries are appended (10,000 partitions must not cost 200 GiB of empty indexes).
+TEST(OffsetIndex, NewFileIsSparseAndBlocksGrowWithEntries) {
+  temp_dir dir;
+  const std::string path = dir.file("sparse.index");
+  constexpr std::size_t index_bytes_max = 10 * 1024 * 1024;
+  constexpr std::size_t chunk = index_file::reserve_chunk_bytes;
+  auto index = open_index(path, index_bytes_max);
+  EXPECT_EQ(std::filesystem::file_size(path), index_bytes_max) << "length is preallocated";
+  EXPECT_LT(allocated_bytes(path), chunk) << "but no blocks are";
+
+  const auto entries = sample_entries(2 * chunk / offset_index::entry_bytes + 100);
+  index.append(entries[0].last_offset, entries[0].position);
+  const std::uint64_t after_one = allocated_bytes(path);
+  EXPECT_GE(after_one, chunk) << "the first append reserves a chunk";
+  EXPECT_LT(after_one, index_bytes_max / 16);
+
+  append_all(index, {entries.begin() + 1, entries.end()});
+  ASSERT_EQ(index.entries(), entries.size());
+  const std::uint64_t after_all = allocated_bytes(path);
+  EXPECT_GE(after_all, 3 * chunk) << "entries spill into a third chunk";
+  EXPECT_GT(after_all, after_one);
+  EXPECT_LT(after_all, index_bytes_max / 16);
+  EXPECT_EQ(all_entries(index), entries);
+}
+
+// Reservations start where the last one (or the entries found at open) ended, one chunk
+// at a time, and only when an append reaches past them.
+TEST(OffsetIndex, ReservesChunksFromTheReservationEnd) {
+  index_file_testing fake;
+  using call = index_file_testing::reservation;
+  temp_dir dir;
+  const std::string path = dir.file("chunks.index");
+  constexpr std::int64_t chunk = index_file::reserve_chunk_bytes;
+  constexpr std::size_t per_chunk = chunk / offset_index::entry_bytes;
+  const auto entries = sample_entries(per_chunk + 3);
+  {
+    auto index = open_index(path, 10 * 1024 * 1024);
+    EXPECT_TRUE(fake.calls.empty()) << "open reserves nothing";
+    append_all(index, {entries.begin(), entries.begin() + per_chunk});
+    EXPECT_EQ(fake.calls, (std::vector<call>{{0, chunk}})) << "one chunk holds " << per_chunk;
+    index.append(entries[per_chunk].last_offset, entries[per_chunk].position);
+    EXPECT_EQ(fake.calls, (std::vector<call>{{0, chunk}, {chunk, chunk}}));
+
+    // Trimming gives the blocks past the entries back; the next append reserves again
+    // from the end of the entries up to the chunk boundary.
+    ASSERT_TRUE(index.trim().ok());
+    fake.calls.clear();
+    index.append(entries[per_chunk + 1].last_offset, entries[per_chunk + 1].position);
+    const std::int64_t trimmed_end = (per_chunk + 1) * offset_index::entry_bytes;
+    EXPECT_EQ(fake.calls, (std::vector<call>{{trimmed_end, 2 * chunk - trimmed_end}}));
+  }  // no trim: reopened as untrimmed
+  fake.calls.clear();
+  auto index = open_index(path, 10 * 1024 * 1024);
+  ASSERT_EQ(index.entries(), per_chunk + 2);
+  EXPECT_TRUE(fake.calls.empty());
+  index.append(entries.back().last_offset, entries.back().position);
+  const std::int64_t entries_end = (per_chunk + 2) * offset_index::entry_bytes;
+  EXPECT_EQ(fake.calls, (std::vector<call>{{entries_end, 2 * chunk - entries_end}}))
+      << "the entries found at open count as reserved";
+
+  // A small file reserves up to its end, not a whole chunk.
+  fake.calls.clear();
+  auto small = open_index(dir.file("small.index"));
+  small.append(entries[0].last_offset, entries[0].position);
+  EXPECT_EQ(fake.calls, (std::vector<call>{{0, std::int64_t{capacity_bytes}}}));
+}
+
+// A full disk shows up as a failed reservation: the entry is skipped (the index is
+// sparse), nothing is stored into unallocated pages, and appends resume once space is back.
+TEST(OffsetIndex, FailedReservationSkipsTheEntry) {
+  index_file_testing fake;
+  temp_dir dir;
+  const std::string path = dir.file("enospc.index");
+  constexpr std::size_t per_chunk = index_file::reserve_chunk_bytes / offset_index::entry_bytes;
+  const auto entries = sample_entries(per_chunk + 2);
+  auto index = open_index(path, 10 * 1024 * 1024);
+
+  fake.fail_with_errno = ENOSPC;
+  index.append(entries[0].last_offset, entries[0].position);
+  EXPECT_EQ(index.entries(), 0u) << "skipped";
+  EXPECT_EQ(fake.calls.size(), 1u);
+  EXPECT_LT(allocated_bytes(path), index_file::reserve_chunk_bytes);
+
+  fake.fail_with_errno = 0;
+  append_all(index, {entries.begin(), entries.begin() + per_chunk});
+  EXPECT_EQ(index.entries(), per_chunk);
+
+  fake.fail_with_errno = ENOSPC;
+  index.append(entries[per_chunk].last_offset, entries[per_chunk].position);
+  EXPECT_EQ(index.entries(), per_chunk) << "the entry past the reserved chunk is skipped";
+  EXPECT_EQ(index.lookup(entries[per_chunk].last_offset), entries[per_chunk - 1])
+      << "a lookup falls back to the entry before";
+
+  fake.fail_with_errno = 0;
+  index.append(entries[per_chunk + 1].last_offset, entries[per_chunk + 1].position);
+  EXPECT_EQ(index.last_entry(), entries[per_chunk + 1]) << "appends resume";
+  EXPECT_TRUE(index.sanity_check(1 << 30).ok());
+}
+
+// Opening a sealed segment's trimmed index reads it as it is: same length, same bytes,
+// and no appends.
+TEST(OffsetIndex, SealedOpenOfTrimmedFileChangesNothing) {
+  temp_dir dir;
+  const std::string path = dir.file("sealed.index");
+  const auto entries = sample_entries(5);
+  write_index(path, entries, /*trimmed=*/true);
+  const auto before = read_bytes(path);
+  ASSERT_EQ(before.size(), entries.size() * offset_index::entry_bytes);
+  {
+    auto index = open_sealed(path);
+    EXPECT_TRUE(index.is_sealed());
+    EXPECT_TRUE(index.is_full()) << "nobody appends to a sealed index";
+    EXPECT_EQ(index.max_entries(), entries.size());
+    EXPECT_EQ(std::filesystem::file_size(path), before.size()) << "not grown";
+    EXPECT_EQ(all_entries(index), entries);
+    for (const auto& e : entries) EXPECT_EQ(index.lookup(e.last_offset + 2), e);
+    EXPECT_EQ(index.lookup(entries[0].last_offset - 1), std::nullopt);
+    EXPECT_TRUE(index.sanity_check(1 << 20).ok());
+    EXPECT_TRUE(index.trim().ok());
+    EXPECT_TRUE(index.flush().ok());
+    offset_index moved(std::move(index));
+    EXPECT_EQ(all_entries(moved), entries);
+  }
+  EXPECT_EQ(read_bytes(path), before);
+
+  // A missing or empty index of a sealed segment opens with no entries.
+  const std::string missing = dir.file("missing.index");
+  auto empty = open_sealed(missing);
+  EXPECT_EQ(empty.entries(), 0u);
+  EXPECT_EQ(empty.lookup(base + 100), std::nullopt);
+  EXPECT_TRUE(empty.is_full());
+  EXPECT_EQ(std::filesystem::file_size(missing), 0u);
+}
+
+// An untrimmed file (a crash before the seal) opened sealed: the recovery scan finds the
+// entries, and the file keeps its length and bytes.
+TEST(OffsetIndex, SealedOpenOfUntrimmedFileFindsEntriesWithoutChangingIt) {
+  temp_dir dir;
+  const std::string path = dir.file("crashed.index");
+  const auto entries = sample_entries(7);
+  {
+    auto index = open_index(path);
+    append_all(index, entries);
+    index.truncate_to(entries[6].last_offset);  // a zeroed slot inside the scanned range
+  }
+  const std::vector<offset_index_entry> expected(entries.begin(), entries.begin() + 6);
+  const auto before = read_bytes(path);
+  ASSERT_EQ(before.size(), capacity_bytes);
+  const std::uint64_t allocated_before = allocated_bytes(path);
+  {
+    auto index = open_sealed(path);
+    EXPECT_EQ(all_entries(index), expected);
+    EXPECT_TRUE(index.is_full());
+    EXPECT_EQ(index.lookup(expected[3].last_offset + 1), expected[3]);
+    EXPECT_EQ(index.lookup(entries[6].last_offset), expected[5]) << "dropped entry stays out";
+    EXPECT_TRUE(index.trim().ok());
+  }
+  EXPECT_EQ(read_bytes(path), before) << "not trimmed, not grown, not written";
+  EXPECT_EQ(allocated_bytes(path), allocated_before);
+  // The same file still opens for appends afterwards.
+  EXPECT_EQ(all_entries(open_index(path)), expected);
+}
+
+TEST(OffsetIndexDeathTest, SealedIndexRefusesTruncation) {
+  temp_dir dir;
+  const std::string path = dir.file("refuse.index");
+  write_index(path, sample_entries(2), /*trimmed=*/true);
+  auto index = open_sealed(path);
+  EXPECT_DEATH(index.truncate_to(base), "sealed");
+  EXPECT_DEATH(index.append(base + 1000, file_pos(1 << 20)), "full");
 }
 
 }  // namespace

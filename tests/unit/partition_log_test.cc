@@ -5,6 +5,7 @@
 
 #include <fstream>
 
+#include "engine/storage/time_index.h"
 #include "tests/support/storage_fixture.h"
 
 namespace sluice::test {
@@ -455,6 +456,111 @@ TEST_F(PartitionLogTest, RecoveryRebuildsMissingIndexes) {
   auto ts = log->offset_for_timestamp(timestamp_ms(1000 + 10 * 20));
   ASSERT_TRUE(ts.ok());
   EXPECT_EQ(**ts, offset(200));
+}
+
+TEST_F(PartitionLogTest, FlushSyncsASealedSegmentBehindAnEmptyActiveOne) {
+  auto config = small_config();
+  config.flush = flush_policy::never();
+  auto log = open_log(config, faulty_.get());
+  append_batches(*log, 3, 2);
+  ASSERT_TRUE(log->roll(timestamp_ms(0)).ok());
+  log->flush();
+  drain(*log);
+  EXPECT_EQ(faulty_->syncs(), 1u) << "the sealed segment's bytes were never synced";
+  EXPECT_EQ(log->flushed_end(), offset(6));
+}
+
+TEST_F(PartitionLogTest, FlushAfterFilesWereClosedReopensThem) {
+  auto config = small_config();
+  config.flush = flush_policy::never();
+  auto log = open_log(config, faulty_.get());
+  append_batches(*log, 3, 2);
+  ASSERT_TRUE(log->close_files().ok());
+  log->flush();
+  drain(*log);
+  EXPECT_EQ(log->flushed_end(), offset(6));
+  EXPECT_EQ(faulty_->syncs(), 1u);
+}
+
+TEST_F(PartitionLogTest, ReopensAfterSegmentBytesShrank) {
+  {
+    auto log = open_log(small_config());
+    append_batches(*log, 30, 10, 100);  // ~45 KiB in the first segment
+    ASSERT_TRUE(log->close().ok());
+  }
+  auto config = small_config();
+  config.segment_bytes = 4096;
+  auto log = open_log(config, nullptr, /*clean=*/false);
+  ASSERT_NE(log, nullptr);
+  EXPECT_EQ(read_all(*log, offset(0)).size(), 30u);
+  append_batches(*log, 1, 1);
+  EXPECT_EQ(log->segment_count(), 2u) << "the oversized active segment rolls on the next append";
+}
+
+TEST_F(PartitionLogTest, TruncateBelowTheLogStartStartsAfresh) {
+  auto log = open_log(small_config());
+  append_batches(*log, 60, 10, 100);
+  ASSERT_TRUE(log->delete_records(offset(590)).ok());
+  ASSERT_EQ(log->segment_count(), 1u);
+  // The one segment left starts below the log start: truncating below that start replaces
+  // it with a fresh segment at the target, even where the names would collide.
+  ASSERT_TRUE(log->truncate_to(offset(0)).ok());
+  EXPECT_EQ(log->log_start_offset(), offset(0));
+  EXPECT_EQ(log->log_end_offset(), offset(0));
+  append_batches(*log, 2, 2);
+  EXPECT_EQ(read_all(*log, offset(0)).size(), 2u);
+}
+
+TEST_F(PartitionLogTest, RollAddsTheSegmentsLargestTimestampToItsTimeIndex) {
+  auto config = small_config();
+  config.index_interval_bytes = 1 << 20;  // no entries while appending
+  auto log = open_log(config);
+  append_batches(*log, 5, 2, 16, 7000);
+  ASSERT_TRUE(log->roll(timestamp_ms(0)).ok());
+  auto index =
+      time_index::open(dir_.path() + "/topic-0/00000000000000000000.timeindex", offset(0), 4096);
+  ASSERT_TRUE(index.ok());
+  ASSERT_EQ(index->entries(), 1u);
+  EXPECT_EQ(index->entry(0).timestamp, timestamp_ms(7000 + 40 + 1));
+  EXPECT_EQ(index->entry(0).last_offset, offset(9));
+}
+
+TEST_F(PartitionLogTest, DamagedIndexFileIsRebuiltNotFatal) {
+  {
+    auto log = open_log(small_config());
+    append_batches(*log, 60, 10, 100);
+    ASSERT_TRUE(log->close().ok());
+  }
+  // A length that is not a whole number of entries.
+  std::ofstream(dir_.path() + "/topic-0/00000000000000000000.index",
+                std::ios::binary | std::ios::app)
+      << "xyz";
+  auto log = open_log(small_config());
+  ASSERT_NE(log, nullptr);
+  for (int target = 0; target < 600; target += 37) {
+    auto r = log->read(offset(target), 1);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(batches_in(r->bytes).at(0).base_offset, offset(target / 10 * 10));
+  }
+}
+
+TEST_F(PartitionLogTest, ReadingOldSegmentsKeepsFewFilesOpen) {
+  auto config = small_config();
+  config.segment_bytes = 8 * 1024;
+  auto log = open_log(config);
+  append_batches(*log, 100, 10, 100);
+  ASSERT_GT(log->segment_count(), 10u);
+  ASSERT_TRUE(log->close().ok());
+  log.reset();
+  log = open_log(config);
+  auto count_fds = [] {
+    auto names = list_directory("/proc/self/fd");
+    return names.ok() ? names->size() : 0;
+  };
+  std::size_t before = count_fds();
+  EXPECT_EQ(read_all(*log, offset(0)).size(), 100u);
+  // At most a few old segments (three files each) stay open after reading them all.
+  EXPECT_LE(count_fds(), before + 3 * 2);
 }
 
 }  // namespace

@@ -121,11 +121,13 @@ TEST_F(SegmentTest, NeedsRollWhenFull) {
   config_.segment_bytes = 4096;
   auto s = segment::create(dir_.path(), offset(0), config_);
   ASSERT_TRUE(s.ok());
-  EXPECT_FALSE((*s)->needs_roll_for(100000, config_)) << "an empty segment takes any batch";
+  EXPECT_FALSE((*s)->needs_roll_for(100000, 0, config_)) << "an empty segment takes any batch";
   next_ = offset(0);
   append(**s, 10, 0);
-  EXPECT_TRUE((*s)->needs_roll_for(4096, config_));
-  EXPECT_FALSE((*s)->needs_roll_for(10, config_));
+  EXPECT_TRUE((*s)->needs_roll_for(4096, 0, config_));
+  EXPECT_FALSE((*s)->needs_roll_for(10, 0, config_));
+  // A batch whose last offset would not fit a signed 32-bit relative offset rolls.
+  EXPECT_TRUE((*s)->needs_roll_for(10, std::numeric_limits<std::int32_t>::max() - 5, config_));
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <cstdint>
 #include <filesystem>
@@ -46,6 +47,13 @@ void overwrite_bytes(const std::string& path, std::size_t at,
   io.seekp(static_cast<std::streamoff>(at));
   io.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
   ASSERT_TRUE(io.good());
+}
+
+// Bytes of disk the file really occupies (holes excluded).
+std::uint64_t allocated_bytes(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  return static_cast<std::uint64_t>(st.st_blocks) * 512;
 }
 
 void write_file(const std::string& path, std::size_t bytes) {
@@ -377,6 +385,57 @@ TEST(TimeIndex, MoveLeavesSourceClosed) {
   EXPECT_EQ(moved.entries(), 0u);                // NOLINT
   EXPECT_EQ(moved.trim().code(), errc::closed);  // NOLINT
   EXPECT_EQ(other.lookup(entries[1].timestamp), entries[1]);
+}
+
+// 12-byte entries do not divide a reservation chunk: the entry that straddles the end of
+// the first chunk must reserve the second before it is stored.
+TEST(TimeIndex, EntryStraddlingAChunkEndReservesTheNextChunk) {
+  temp_dir dir;
+  const std::string path = dir.file("sparse.timeindex");
+  constexpr std::size_t chunk = index_file::reserve_chunk_bytes;
+  static_assert(chunk % time_index::entry_bytes != 0);
+  auto index = open_index(path, 10 * 1024 * 1024);
+  const auto entries = sample_entries(chunk / time_index::entry_bytes + 1);
+  append_all(index, {entries.begin(), entries.end() - 1});
+  EXPECT_LT(allocated_bytes(path), 2 * chunk) << "whole entries fit the first chunk";
+  append_all(index, {entries.end() - 1, entries.end()});
+  EXPECT_GE(allocated_bytes(path), 2 * chunk);
+  EXPECT_LT(allocated_bytes(path), 4 * chunk) << "the rest of the file stays a hole";
+  EXPECT_EQ(all_entries(index), entries);
+}
+
+// A sealed segment's index is read as it is, whether trimmed by the seal or left untrimmed
+// by a crash: the entries are found, and the file keeps its length and bytes.
+TEST(TimeIndex, SealedOpenReadsTheFileWithoutChangingIt) {
+  temp_dir dir;
+  const auto entries = sample_entries(5);
+  for (const bool trimmed : {true, false}) {
+    const std::string path = dir.file(trimmed ? "trimmed.timeindex" : "crashed.timeindex");
+    {
+      auto index = open_index(path);
+      append_all(index, entries);
+      if (trimmed) {
+        ASSERT_TRUE(index.trim().ok());
+      }
+    }
+    const auto before = read_bytes(path);
+    ASSERT_EQ(before.size(), trimmed ? entries.size() * time_index::entry_bytes : capacity_bytes);
+    {
+      auto opened = time_index::open(path, base, capacity_bytes, index_open_mode::sealed);
+      ASSERT_TRUE(opened.ok()) << opened.failure().detail();
+      EXPECT_TRUE(opened->is_sealed());
+      EXPECT_TRUE(opened->is_full()) << "nobody appends to a sealed index";
+      EXPECT_EQ(opened->max_entries(), before.size() / time_index::entry_bytes);
+      EXPECT_EQ(all_entries(*opened), entries) << "trimmed " << trimmed;
+      for (const auto& e : entries) EXPECT_EQ(opened->lookup(later(e.timestamp, 5)), e);
+      EXPECT_FALSE(opened->maybe_append(entries[1].timestamp, entries.back().last_offset + 1))
+          << "an older timestamp is ignored before any write is considered";
+      EXPECT_TRUE(opened->sanity_check(entries.back().last_offset + 1).ok());
+      EXPECT_TRUE(opened->trim().ok());
+      EXPECT_TRUE(opened->flush().ok());
+    }
+    EXPECT_EQ(read_bytes(path), before) << "trimmed " << trimmed;
+  }
 }
 
 }  // namespace
