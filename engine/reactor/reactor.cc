@@ -206,6 +206,10 @@ unsigned reactor::run_once(std::chrono::microseconds max_wait) noexcept {
     }
     dispatched += count;
   }
+  // Completions often prepare the next operation (the next queued write, the next sync,
+  // a re-armed receive). Hand it to the kernel now rather than at the next run_once(),
+  // so the kernel works on it while the caller does its own work in between.
+  if (io_uring_sq_ready(&ring_) > 0) check_enter_result(io_uring_submit(&ring_));
   return dispatched;
 }
 

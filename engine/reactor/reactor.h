@@ -54,7 +54,8 @@ class reactor {
   unsigned submit() noexcept;
 
   // Submits, then waits up to `max_wait` for at least one completion (0 = do not wait),
-  // then dispatches every completion available. Returns how many were dispatched.
+  // dispatches every completion available, and submits what those completions prepared.
+  // Returns how many were dispatched.
   unsigned run_once(std::chrono::microseconds max_wait) noexcept;
 
   // Operations submitted whose final completion has not been dispatched yet. A multishot
