@@ -179,8 +179,7 @@ result<std::span<const std::byte>> batch_records(const batch_header& header,
 // record (lengths, varints, header counts). Fails with errc::invalid_batch, or
 // errc::corrupt_batch when decompression fails.
 result<void> validate_records(const batch_header& header, std::span<const std::byte> batch,
-                              std::vector<std::byte>& scratch,
-                              std::size_t decompressed_bytes_max);
+                              std::vector<std::byte>& scratch, std::size_t decompressed_bytes_max);
 
 // Rewrites base_offset and partition_leader_epoch in place (outside the CRC).
 void assign_batch_offsets(std::span<std::byte> batch, offset base_offset,

@@ -158,29 +158,26 @@ result<void> segment::open_files(bool create) {
   }
   // Sealed segments read their indexes as they are; only the active one grows them.
   const index_open_mode mode = active_ ? index_open_mode::append : index_open_mode::sealed;
-  auto oi = offset_index::open(offset_index_path_, base_offset_, index_bytes_max_, mode);
-  if (!oi && oi.code() == errc::corrupt_batch) {
-    // An index can always be rebuilt from the log: start it afresh; open() rebuilds it.
-    SLUICE_LOG(warn, "storage", "offset index {} is damaged ({}); rebuilding it from the log",
-               offset_index_path_, oi.failure().detail());
-    SLUICE_TRY(remove_file(offset_index_path_));
-    oi = offset_index::open(offset_index_path_, base_offset_, index_bytes_max_);
-    indexes_need_rebuild_ = true;
-  }
+  auto oi = open_index<offset_index>(offset_index_path_, mode);
   if (!oi) return oi.failure();
   offset_index_.emplace(std::move(*oi));
-  auto ti = time_index::open(time_index_path_, base_offset_, index_bytes_max_, mode);
-  if (!ti && ti.code() == errc::corrupt_batch) {
-    SLUICE_LOG(warn, "storage", "time index {} is damaged ({}); rebuilding it from the log",
-               time_index_path_, ti.failure().detail());
-    SLUICE_TRY(remove_file(time_index_path_));
-    ti = time_index::open(time_index_path_, base_offset_, index_bytes_max_);
-    indexes_need_rebuild_ = true;
-  }
+  auto ti = open_index<time_index>(time_index_path_, mode);
   if (!ti) return ti.failure();
   time_index_.emplace(std::move(*ti));
   if (create) SLUICE_TRY(map_log());
   return {};
+}
+
+template <typename Index>
+result<Index> segment::open_index(const std::string& path, index_open_mode mode) {
+  auto index = Index::open(path, base_offset_, index_bytes_max_, mode);
+  if (index || index.code() != errc::corrupt_batch) return index;
+  // An index can always be rebuilt from the log: start it afresh; open() rebuilds it.
+  SLUICE_LOG(warn, "storage", "index {} is damaged ({}); rebuilding it from the log", path,
+             index.failure().detail());
+  SLUICE_TRY(remove_file(path));
+  indexes_need_rebuild_ = true;
+  return Index::open(path, base_offset_, index_bytes_max_, index_open_mode::append);
 }
 
 result<void> segment::map_log() {

@@ -139,6 +139,8 @@ class segment {
   segment(std::string dir, offset base_offset, const log_config& config);
   result<void> open_files(bool create);
   result<void> map_log();
+  template <typename Index>
+  result<Index> open_index(const std::string& path, index_open_mode mode);
   result<void> rebuild_indexes(std::uint64_t log_bytes);
   result<void> fill_indexes(std::uint64_t log_bytes);
   void index_batch(const batch_header& header, file_pos position);

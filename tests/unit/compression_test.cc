@@ -30,14 +30,9 @@ constexpr std::size_t kib = 1024;
 constexpr std::size_t mib = 1024 * 1024;
 
 const char* codec_label(compression_codec codec) {
-  switch (codec) {
-    case compression_codec::none: return "none";
-    case compression_codec::gzip: return "gzip";
-    case compression_codec::snappy: return "snappy";
-    case compression_codec::lz4: return "lz4";
-    case compression_codec::zstd: return "zstd";
-  }
-  return "unknown";
+  static thread_local std::string name;
+  name = std::string(compression_codec_name(codec));
+  return name.c_str();
 }
 
 bytes random_bytes(std::size_t size, std::uint64_t seed) {
