@@ -1,8 +1,8 @@
 // Error values for the engine.
 //
-// Every operating error the engine can report is one `errc`. The broker maps each to
-// exactly one Kafka error code at the protocol edge (see broker/, docs/protocol.md), so
-// the engine stays ignorant of Kafka numbering while the mapping stays 1:1.
+// Every operating error the engine can report is one `errc`. The protocol edge maps each
+// to exactly one Kafka error code (several may share one, as no_space and io_error share
+// KAFKA_STORAGE_ERROR), so the engine stays ignorant of Kafka numbering.
 // An `error` pairs the code with a static, human-readable detail: no allocation, cheap to
 // return on hot paths, and specific enough for a log line read at 3 a.m.
 #pragma once

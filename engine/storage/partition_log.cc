@@ -81,6 +81,15 @@ result<void> partition_log::load_segments(offset recovery_point, bool clean_shut
     }
     std::shared_ptr<segment> s = std::move(*opened);
     ++summary.segments;
+    if (!segments_.empty() && s->base_offset() < segments_.back()->next_offset()) {
+      SLUICE_LOG(error, "storage",
+                 "segment {} of {} starts at offset {} inside the previous segment, which ends "
+                 "at {}; move the overlapping files away and restart",
+                 segment_file_name(bases[i], ".log"), dir_, s->base_offset(),
+                 segments_.back()->next_offset());
+      return error(errc::corrupt_batch, "segments overlap");
+    }
+    bool cut_short = false;
     if (bases[i] >= recover_from) {
       auto recovered =
           s->recover(config_, last ? std::nullopt : std::optional<offset>(bases[i + 1]));
@@ -90,30 +99,23 @@ result<void> partition_log::load_segments(offset recovery_point, bool clean_shut
       // Durable before the recovery point may move past it.
       if (s->is_open()) SLUICE_TRY(sync_file(s->log_fd()));
       s->note_synced(s->written_bytes());
-      if (recovered->truncated_bytes > 0 && !last) {
-        // Everything after a damaged batch is unreachable by offset order: drop the later
-        // segments, as Kafka does.
-        for (std::size_t j = i + 1; j < bases.size(); ++j) {
-          SLUICE_LOG(warn, "storage", "deleting segment {} of {}: it follows a damaged batch",
-                     segment_file_name(bases[j], ".log"), dir_);
-          for (const char* suffix : {".log", ".index", ".timeindex"}) {
-            SLUICE_TRY(remove_file(dir_ + "/" + segment_file_name(bases[j], suffix)));
-          }
-        }
-        if (!s->is_active()) SLUICE_TRY(s->reactivate(config_));
-        segments_.push_back(std::move(s));
-        break;
-      }
-    }
-    if (!segments_.empty() && s->base_offset() < segments_.back()->next_offset()) {
-      SLUICE_LOG(error, "storage",
-                 "segment {} of {} starts at offset {} inside the previous segment, which ends "
-                 "at {}; move the overlapping files away and restart",
-                 segment_file_name(bases[i], ".log"), dir_, s->base_offset(),
-                 segments_.back()->next_offset());
-      return error(errc::corrupt_batch, "segments overlap");
+      cut_short = recovered->truncated_bytes > 0 && !last;
     }
     segments_.push_back(std::move(s));
+    if (cut_short) {
+      // Everything after a damaged batch is unreachable by offset order: drop the later
+      // segments, as Kafka does, durably.
+      for (std::size_t j = i + 1; j < bases.size(); ++j) {
+        SLUICE_LOG(warn, "storage", "deleting segment {} of {}: it follows a damaged batch",
+                   segment_file_name(bases[j], ".log"), dir_);
+        for (const char* suffix : {".log", ".index", ".timeindex"}) {
+          SLUICE_TRY(remove_file(dir_ + "/" + segment_file_name(bases[j], suffix)));
+        }
+      }
+      SLUICE_TRY(sync_directory(dir_));
+      if (!segments_.back()->is_active()) SLUICE_TRY(segments_.back()->reactivate(config_));
+      break;
+    }
   }
 
   // A roll creates the next segment while batches for the old one may still be queued; a
@@ -126,6 +128,7 @@ result<void> partition_log::load_segments(offset recovery_point, bool clean_shut
                "the disk",
                segments_.back()->log_path());
     SLUICE_TRY(segments_.back()->remove_files());
+    SLUICE_TRY(sync_directory(dir_));
     segments_.pop_back();
     SLUICE_TRY(segments_.back()->reactivate(config_));
   }
@@ -186,6 +189,7 @@ result<append_info> partition_log::append(std::span<std::byte> batch, timestamp_
     SLUICE_TRY(roll_to(log_end_offset_, now));
   }
   SLUICE_TRY(active().ensure_open());
+  SLUICE_TRY(active().reserve_mapping(batch.size()));
 
   assign_batch_offsets(batch, log_end_offset_, epoch);
   header->base_offset = log_end_offset_;
@@ -355,15 +359,24 @@ void partition_log::submit_next_sync() noexcept {
     if (listener_) listener_->on_flushed(flushed_end_);
     return;
   }
-  segment& target = *sync_queue_[sync_next_].first;
-  // The segment's files may have been closed while idle: fdatasync through a fresh
-  // descriptor flushes the same inode.
-  if (auto opened = target.ensure_open(); !opened) {
-    sync_in_flight_ = false;
-    fail_sync(opened.failure());
+  const std::shared_ptr<segment>& target = sync_queue_[sync_next_].first;
+  if (target->removed()) {
+    // Retention deleted it meanwhile: nothing of it is left to make durable.
+    ++sync_next_;
+    submit_next_sync();
     return;
   }
-  io_.sync(target.log_fd(), &sync_done_);
+  // The segment's files may have been closed while idle: fdatasync through a fresh
+  // descriptor flushes the same inode.
+  if (!target->is_open()) {
+    if (auto opened = target->ensure_open(); !opened) {
+      sync_in_flight_ = false;
+      fail_sync(opened.failure());
+      return;
+    }
+    track_open_sealed(target);
+  }
+  io_.sync(target->log_fd(), &sync_done_);
 }
 
 void partition_log::sync_done::complete(int res, std::uint32_t) noexcept {
@@ -426,7 +439,9 @@ result<void> partition_log::roll_to(offset base, timestamp_ms) {
     return next.failure();
   }
   SLUICE_TRY(active().set_sealed());
+  std::shared_ptr<segment> sealed = segments_.back();
   segments_.push_back(std::move(*next));
+  track_open_sealed(sealed);
   SLUICE_LOG(debug, "storage", "rolled {} to a new segment at offset {}", dir_, base);
   return {};
 }
@@ -434,20 +449,33 @@ result<void> partition_log::roll_to(offset base, timestamp_ms) {
 result<void> partition_log::open_for_read(const std::shared_ptr<segment>& s) {
   if (s->is_open()) return {};
   SLUICE_TRY(s->ensure_open());
-  if (s->is_active()) return {};
-  // Bound the descriptors and mappings that reads of old segments hold: keep the most
-  // recently opened few, close the rest (a reader holding a mapping keeps it alive).
+  track_open_sealed(s);
+  return {};
+}
+
+void partition_log::track_open_sealed(const std::shared_ptr<segment>& s) noexcept {
+  if (s->is_active()) return;
+  // Bound the descriptors and mappings that sealed segments hold open (after a read, a
+  // sync or a roll): keep the most recent few, close the rest. A segment still being
+  // written or synced, or the one just opened, stays; a reader holding a mapping keeps
+  // that mapping alive. Bounded by the length of the list.
+  std::erase(reopened_, s);
   reopened_.push_back(s);
-  while (reopened_.size() > reopened_segments_max) {
-    std::shared_ptr<segment> oldest = std::move(reopened_.front());
-    reopened_.pop_front();
-    if (oldest->is_active() || oldest->written_bytes() < oldest->size_bytes()) continue;
-    if (auto closed = oldest->close_files(); !closed) {
-      SLUICE_LOG(warn, "storage", "closing {} after a read failed: {}", oldest->log_path(),
+  for (auto it = reopened_.begin();
+       reopened_.size() > reopened_segments_max && it != reopened_.end();) {
+    segment& oldest = **it;
+    bool busy = *it == s || oldest.is_active() || oldest.written_bytes() < oldest.size_bytes() ||
+                (sync_in_flight_ && oldest.synced_bytes() < oldest.written_bytes());
+    if (busy || !oldest.is_open()) {
+      it = oldest.is_open() && busy ? std::next(it) : reopened_.erase(it);
+      continue;
+    }
+    if (auto closed = oldest.close_files(); !closed) {
+      SLUICE_LOG(warn, "storage", "closing {} failed: {}", oldest.log_path(),
                  closed.failure().detail());
     }
+    it = reopened_.erase(it);
   }
-  return {};
 }
 
 segment* partition_log::segment_for(offset target) noexcept {
@@ -540,6 +568,7 @@ result<void> partition_log::delete_oldest_segment() {
 }
 
 result<std::size_t> partition_log::enforce_retention(timestamp_ms now) {
+  if (failed_) return std::size_t{0};
   std::size_t deleted = 0;
   std::uint64_t total = size_bytes();
   // Bounded by the number of segments; the active one is never deleted.
@@ -562,6 +591,7 @@ result<std::size_t> partition_log::enforce_retention(timestamp_ms now) {
 }
 
 result<void> partition_log::delete_records(offset new_start) {
+  if (failed_) return error(errc::closed, "partition log is offline");
   if (new_start > written_end_) {
     return error(errc::offset_out_of_range, "delete_records past the written end of the log");
   }
@@ -579,6 +609,7 @@ result<void> partition_log::delete_records(offset new_start) {
 }
 
 result<void> partition_log::truncate_to(offset target) {
+  if (failed_) return error(errc::closed, "partition log is offline");
   if (!idle()) return error(errc::backpressure, "truncate_to while writes are in flight");
   if (target >= log_end_offset_) return {};
   if (target < log_start_offset_) {
@@ -597,10 +628,13 @@ result<void> partition_log::truncate_to(offset target) {
     segments_.push_back(std::move(*fresh));
     log_start_offset_ = target;
   } else {
+    bool removed = false;
     while (segments_.size() > 1 && segments_.back()->base_offset() >= target) {
       SLUICE_TRY(segments_.back()->remove_files());
       segments_.pop_back();
+      removed = true;
     }
+    if (removed) SLUICE_TRY(sync_directory(dir_));
     SLUICE_TRY(segments_.back()->truncate_to(target));
     SLUICE_TRY(segments_.back()->reactivate(config_));
   }
@@ -612,12 +646,14 @@ result<void> partition_log::truncate_to(offset target) {
 
 result<void> partition_log::close_files() {
   SLUICE_ASSERT(idle(), "close_files with I/O in flight");
+  reopened_.clear();
   for (auto& s : segments_) SLUICE_TRY(s->close_files());
   return {};
 }
 
 result<void> partition_log::close() {
   SLUICE_ASSERT(idle(), "close with I/O in flight");
+  reopened_.clear();
   for (auto& s : segments_) SLUICE_TRY(s->close_files());
   return {};
 }

@@ -180,6 +180,7 @@ class partition_log {
   segment& active() noexcept { return *segments_.back(); }
   segment* segment_for(offset target) noexcept;
   result<void> open_for_read(const std::shared_ptr<segment>& s);
+  void track_open_sealed(const std::shared_ptr<segment>& s) noexcept;
   void start_write() noexcept;
   void on_write_complete(int res) noexcept;
   void fail_pending(const error& failure) noexcept;

@@ -146,13 +146,15 @@ result<std::unique_ptr<segment>> segment::open(const std::string& dir, offset ba
 }
 
 result<void> segment::open_files(bool create) {
+  if (create) SLUICE_TRY(remove_file(log_path_));
   int flags = O_RDWR | (create ? O_CREAT | O_EXCL : 0);
   auto log_file = open_file(log_path_, flags);
   if (!log_file) return log_file.failure();
   log_file_ = std::move(*log_file);
   if (create) {
-    // Index files left behind by an earlier segment with the same base offset (one cut
-    // away by truncate_to, say) must not be mistaken for this one's.
+    // Files left behind by an earlier segment with the same base offset (one whose
+    // deletion failed, say) must not be mistaken for this one's: the log creates a
+    // segment only at a base offset it holds no segment for.
     SLUICE_TRY(remove_file(offset_index_path_));
     SLUICE_TRY(remove_file(time_index_path_));
   }
@@ -194,16 +196,30 @@ result<void> segment::ensure_open() {
   SLUICE_TRY(open_files(/*create=*/false));
   if (!active_) map_bytes_ = round_up_to_page(size_bytes_);
   SLUICE_TRY(map_log());
+  if (indexes_need_rebuild_) {
+    SLUICE_TRY(rebuild_indexes(size_bytes_));
+    indexes_need_rebuild_ = false;
+  }
   return {};
+}
+
+result<void> segment::reserve_mapping(std::uint64_t bytes) {
+  if (mapping_ && size_bytes_ + bytes <= mapping_->length()) return {};
+  // The limits grew since the mapping was made (set_config): map the file again, larger.
+  // Readers keep the old mapping alive as long as they hold it.
+  map_bytes_ = round_up_to_page(size_bytes_ + bytes + map_bytes_);
+  return map_log();
+}
+
+void segment::add_final_time_entry() noexcept {
+  if (max_timestamp_ != no_timestamp && !time_index_->is_full()) {
+    time_index_->maybe_append(max_timestamp_, max_timestamp_offset_);
+  }
 }
 
 result<void> segment::set_sealed() {
   active_ = false;
-  // The segment's largest timestamp gets a time index entry if it has none yet, so a
-  // timestamp lookup finds this segment's end without scanning it (Kafka does the same).
-  if (is_open() && max_timestamp_ != no_timestamp && !time_index_->is_full()) {
-    time_index_->maybe_append(max_timestamp_, max_timestamp_offset_);
-  }
+  if (is_open()) add_final_time_entry();
   return seal();
 }
 
@@ -328,7 +344,10 @@ result<void> segment::rebuild_indexes(std::uint64_t log_bytes) {
     time_index_.emplace(std::move(*ti));
   }
   SLUICE_TRY(fill_indexes(log_bytes));
-  if (!active_) return seal();
+  if (!active_) {
+    add_final_time_entry();
+    return seal();
+  }
   return {};
 }
 
@@ -435,6 +454,7 @@ result<void> segment::seal() {
 result<void> segment::abandon_unwritten() {
   if (written_bytes_ == size_bytes_) return {};
   SLUICE_TRY(truncate_file(log_file_.get(), written_bytes_));
+  SLUICE_TRY(sync_file(log_file_.get()));
   return rebuild_indexes(written_bytes_);
 }
 
@@ -453,6 +473,7 @@ result<void> segment::reactivate(const log_config& config) {
 }
 
 result<void> segment::remove_files() {
+  removed_ = true;
   // Files stay open (and mapped) until the object is destroyed: a sync in flight or a
   // reader may still hold them. Unlinking is what deletes the data.
   SLUICE_TRY(remove_file(log_path_));

@@ -134,6 +134,11 @@ class segment {
   result<void> remove_files();
 
   const std::string& log_path() const noexcept { return log_path_; }
+  // remove_files() was called: nothing is left to sync or read.
+  bool removed() const noexcept { return removed_; }
+  // Makes sure the mapping covers `bytes` more than size_bytes(), remapping if the
+  // limits grew since it was made.
+  result<void> reserve_mapping(std::uint64_t bytes);
 
  private:
   segment(std::string dir, offset base_offset, const log_config& config);
@@ -144,6 +149,7 @@ class segment {
   result<void> rebuild_indexes(std::uint64_t log_bytes);
   result<void> fill_indexes(std::uint64_t log_bytes);
   void index_batch(const batch_header& header, file_pos position);
+  void add_final_time_entry() noexcept;
 
   std::string dir_;
   std::string log_path_;
@@ -153,6 +159,7 @@ class segment {
   std::uint64_t map_bytes_ = 0;
   bool active_ = true;
   bool indexes_need_rebuild_ = false;
+  bool removed_ = false;
   std::size_t index_bytes_max_ = 0;
   std::size_t index_interval_bytes_ = 0;
 

@@ -563,5 +563,67 @@ TEST_F(PartitionLogTest, ReadingOldSegmentsKeepsFewFilesOpen) {
   EXPECT_LE(count_fds(), before + 3 * 2);
 }
 
+TEST_F(PartitionLogTest, ReadingAgainAfterFilesWereClosed) {
+  auto config = small_config();
+  config.segment_bytes = 8 * 1024;
+  auto log = open_log(config);
+  append_batches(*log, 40, 10, 100);
+  ASSERT_GT(log->segment_count(), 3u);
+  ASSERT_TRUE(log->close_files().ok());
+  EXPECT_EQ(read_all(*log, offset(0), 1).size(), 40u);
+  ASSERT_TRUE(log->close_files().ok());
+  EXPECT_EQ(read_all(*log, offset(0), 1).size(), 40u);
+}
+
+TEST_F(PartitionLogTest, LargerLimitsAfterOpeningStillFitTheMapping) {
+  auto config = small_config();
+  config.segment_bytes = 8 * 1024;
+  auto log = open_log(config);
+  append_batches(*log, 2, 1);
+  config.segment_bytes = 64 * 1024 * 1024;
+  config.limits.batch_bytes_max = 4 * 1024 * 1024;
+  log->set_config(config);
+  append_batches(*log, 3, 100, 20 * 1024);  // ~2 MiB batches, past the first mapping
+  auto headers = read_all(*log, offset(0));
+  ASSERT_EQ(headers.size(), 5u);
+  EXPECT_EQ(headers.back().next_offset(), offset(302));
+}
+
+TEST_F(PartitionLogTest, RecoveryKeepsTheFinalTimeIndexEntryOfSealedSegments) {
+  auto config = small_config();
+  config.index_interval_bytes = 1 << 20;
+  {
+    auto log = open_log(config);
+    append_batches(*log, 5, 2, 16, 7000);
+    ASSERT_TRUE(log->roll(timestamp_ms(0)).ok());
+    append_batches(*log, 1, 1);
+    // No close: an unclean stop.
+  }
+  auto log = open_log(config, nullptr, /*clean=*/false);
+  ASSERT_NE(log, nullptr);
+  ASSERT_TRUE(log->close().ok());
+  auto index = time_index::open(dir_.path() + "/topic-0/00000000000000000000.timeindex", offset(0),
+                                4096, index_open_mode::sealed);
+  ASSERT_TRUE(index.ok());
+  ASSERT_EQ(index->entries(), 1u);
+  EXPECT_EQ(index->entry(0).timestamp, timestamp_ms(7000 + 40 + 1));
+}
+
+TEST_F(PartitionLogTest, SyncSkipsASegmentRetentionDeleted) {
+  auto config = small_config();
+  config.segment_bytes = 8 * 1024;
+  config.flush = flush_policy::never();
+  auto log = open_log(config, faulty_.get());
+  append_batches(*log, 40, 10, 100);
+  ASSERT_TRUE(log->close_files().ok());
+  config.retention_bytes = 1;
+  log->set_config(config);
+  ASSERT_GT(*log->enforce_retention(timestamp_ms(0)), 0u);
+  log->flush();
+  drain(*log);
+  EXPECT_FALSE(log->failed());
+  EXPECT_EQ(log->flushed_end(), log->written_end());
+}
+
 }  // namespace
 }  // namespace sluice::test
