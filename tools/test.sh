@@ -25,7 +25,7 @@ build/release/bench/sluice_bench --benchmark_filter='crc32c|validate|reactor|ind
 echo "== Fuzzing with libFuzzer (clang), 30 s per target"
 CC=clang CXX=clang++ cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DSLUICE_FUZZ=ON -DSLUICE_BUILD_BENCH=OFF >/dev/null
-fuzz_targets=(batch_validator_fuzz)
+fuzz_targets=(batch_validator_fuzz request_decoder_fuzz)
 cmake --build build/fuzz -j"$jobs" --target "${fuzz_targets[@]}"
 for target in "${fuzz_targets[@]}"; do
   corpus=$(mktemp -d)

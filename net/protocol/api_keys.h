@@ -1,0 +1,109 @@
+// The Kafka APIs Sluice serves: their keys, names, the versions Sluice supports, and the
+// rules for which request and response header version goes with an API version.
+//
+// This table is the one place that says which versions Sluice accepts; the broker's
+// ApiVersions response is built from it. The codec itself (net/protocol/generated/) can
+// read and write every version of the schema; a test checks that each supported range
+// lies within the schema's and that the flexible versions agree.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace sluice::protocol {
+
+enum class api_key : std::int16_t {
+  produce = 0,
+  fetch = 1,
+  list_offsets = 2,
+  metadata = 3,
+  api_versions = 18,
+  create_topics = 19,
+  delete_topics = 20,
+  init_producer_id = 22,
+  describe_configs = 32,
+  create_partitions = 37,
+  incremental_alter_configs = 44,
+  describe_cluster = 60,
+};
+
+struct api_support {
+  api_key key;
+  // Kafka's name for the API, as in protocol.html and ApiVersions tooling.
+  std::string_view name;
+  // The versions Sluice accepts, inclusive.
+  std::int16_t min_version;
+  std::int16_t max_version;
+  // The first version with flexible (compact, tagged) encoding: a protocol fact.
+  std::int16_t first_flexible_version;
+};
+
+// One row per API, in increasing key order.
+//
+// Produce v0-v2 and Fetch v0-v3 are left out: they carry message format v0/v1 (magic 0
+// and 1), which the engine does not store and which Kafka 4 no longer serves either.
+// Every other API is supported over the whole range its schema defines.
+inline constexpr std::array<api_support, 12> supported_versions = {{
+    {api_key::produce, "Produce", 3, 11, 9},
+    {api_key::fetch, "Fetch", 4, 17, 12},
+    {api_key::list_offsets, "ListOffsets", 0, 10, 6},
+    {api_key::metadata, "Metadata", 0, 12, 9},
+    {api_key::api_versions, "ApiVersions", 0, 4, 3},
+    {api_key::create_topics, "CreateTopics", 0, 7, 5},
+    {api_key::delete_topics, "DeleteTopics", 0, 6, 4},
+    {api_key::init_producer_id, "InitProducerId", 0, 5, 2},
+    {api_key::describe_configs, "DescribeConfigs", 0, 4, 4},
+    {api_key::create_partitions, "CreatePartitions", 0, 3, 2},
+    {api_key::incremental_alter_configs, "IncrementalAlterConfigs", 0, 1, 1},
+    {api_key::describe_cluster, "DescribeCluster", 0, 1, 0},
+}};
+
+// The row of an API key read from the wire, or nullptr for an API Sluice does not serve.
+constexpr const api_support* find_api(std::int16_t key) noexcept {
+  for (const auto& row : supported_versions) {
+    if (static_cast<std::int16_t>(row.key) == key) return &row;
+  }
+  return nullptr;
+}
+
+constexpr bool is_supported(std::int16_t key, std::int16_t version) noexcept {
+  const api_support* row = find_api(key);
+  return row != nullptr && row->min_version <= version && version <= row->max_version;
+}
+
+// Whether `version` of the API uses flexible encoding. Versions above the supported
+// maximum count as flexible when the API has flexible versions at all, as in Kafka: that
+// is what lets a broker parse the header of a too-new request and answer it.
+constexpr bool is_flexible(const api_support& row, std::int16_t version) noexcept {
+  return version >= row.first_flexible_version;
+}
+
+// The request header version for a request of API `key` at `version`: 2 for flexible
+// versions, 1 otherwise (header v0, without a client id, is only used by
+// ControlledShutdown v0, which Sluice does not serve). nullopt for an unknown API.
+constexpr std::optional<std::int16_t> request_header_version(std::int16_t key,
+                                                             std::int16_t version) noexcept {
+  const api_support* row = find_api(key);
+  if (row == nullptr) return std::nullopt;
+  return is_flexible(*row, version) ? 2 : 1;
+}
+
+// The response header version: 1 for flexible versions, 0 otherwise, and always 0 for
+// ApiVersions, so that a client that sent a version the broker does not know can still
+// read the broker's answer (KIP-511). nullopt for an unknown API.
+constexpr std::optional<std::int16_t> response_header_version(std::int16_t key,
+                                                              std::int16_t version) noexcept {
+  const api_support* row = find_api(key);
+  if (row == nullptr) return std::nullopt;
+  if (row->key == api_key::api_versions) return 0;
+  return is_flexible(*row, version) ? 1 : 0;
+}
+
+constexpr std::string_view api_name(api_key key) noexcept {
+  const api_support* row = find_api(static_cast<std::int16_t>(key));
+  return row == nullptr ? std::string_view("Unknown") : row->name;
+}
+
+}  // namespace sluice::protocol
