@@ -168,12 +168,10 @@ std::unique_ptr<sluice::partition_log> open_log(benchmark::State& state, const s
 // Appends `total_bytes` of copies of `batch` to `log` from a ring of `ring_size` buffers.
 // A buffer is reused only once the batch it held is past written_end (or, with
 // `wait_for_flush`, past flushed_end: a producer with ring_size requests awaiting acks=all).
-// `submit_early`: submit what the reactor's completions prepared as soon as the wait
-// ends, instead of at the next run_once(). Returns false (and marks the benchmark
-// failed) on any error.
+// Returns false (and marks the benchmark failed) on any error.
 bool append_stream(benchmark::State& state, sluice::reactor& reactor, sluice::partition_log& log,
                    std::vector<std::vector<std::byte>>& ring, std::uint64_t total_bytes,
-                   bool wait_for_flush, bool submit_early = false) {
+                   bool wait_for_flush) {
   std::vector<offset> slot_last(ring.size(), offset(-1));
   const std::uint64_t batches = total_bytes / batch_bytes_target;
   for (std::uint64_t i = 0; i < batches; ++i) {
@@ -187,9 +185,6 @@ bool append_stream(benchmark::State& state, sluice::reactor& reactor, sluice::pa
       state.SkipWithError("the log stopped making progress");
       return false;
     }
-    // The write that the completion just prepared sits in the submission queue until
-    // the next run_once() unless submitted now (see BM_append_flush_off).
-    if (submit_early) reactor.submit();
     auto info = log.append(ring[slot], now_ms);
     if (!info.ok()) {
       state.SkipWithError(info.failure().detail());
@@ -206,7 +201,7 @@ bool append_stream(benchmark::State& state, sluice::reactor& reactor, sluice::pa
 
 // Shared by both append benchmarks: `bytes_per_run` appended into a new log per iteration.
 void run_append(benchmark::State& state, const sluice::log_config& config, std::size_t ring_size,
-                std::uint64_t bytes_per_run, bool wait_for_flush, bool submit_early = false) {
+                std::uint64_t bytes_per_run, bool wait_for_flush) {
   auto io = io_stack::make(state);
   if (!io) return;
   const auto batch = make_16k_batch();
@@ -217,8 +212,7 @@ void run_append(benchmark::State& state, const sluice::log_config& config, std::
     auto log = open_log(state, dir.path() + "/bench-0", config, *io->disk);
     if (!log) return;
     auto start = clock_type::now();
-    bool ok =
-        append_stream(state, *io->reactor, *log, ring, bytes_per_run, wait_for_flush, submit_early);
+    bool ok = append_stream(state, *io->reactor, *log, ring, bytes_per_run, wait_for_flush);
     state.SetIterationTime(seconds_since(start));
     if (!ok) return;
     bytes_done += bytes_per_run;
@@ -233,26 +227,18 @@ void run_append(benchmark::State& state, const sluice::log_config& config, std::
 // Page-cache write path: no fdatasync at all. Every batch is still CRC-checked and its
 // records parsed (validate_records is on, as in the broker).
 //
-// submit_early:0 drives the log as the engine does today: the next vectored write, which
-// partition_log prepares inside the previous write's completion, reaches the kernel only
-// at the next run_once() -- after the caller has validated and queued its next appends,
-// so the kernel's copy and the validation take turns. submit_early:1 submits it as soon
-// as the completion has run, which is what reactor::run_once() would do if it submitted
-// the SQEs its completions prepared before returning; the gap between the two is the
-// cost of that serialisation.
+// The caller only appends and calls run_once() (through run_until), as a broker's
+// produce handling would: the next vectored write, which partition_log prepares inside the
+// previous write's completion, reaches the kernel because run_once() submits what its
+// completions prepared before returning, so the kernel's copy overlaps the caller's
+// validation of the next batches.
 void BM_append_flush_off(benchmark::State& state) {
   auto config = bench_log_config();
   config.flush = sluice::flush_policy::never();
   run_append(state, config, /*ring_size=*/256, /*bytes_per_run=*/256 * mib,
-             /*wait_for_flush=*/false, /*submit_early=*/state.range(0) != 0);
+             /*wait_for_flush=*/false);
 }
-BENCHMARK(BM_append_flush_off)
-    ->ArgName("submit_early")
-    ->Arg(0)
-    ->Arg(1)
-    ->UseManualTime()
-    ->Unit(benchmark::kMillisecond)
-    ->Iterations(8);
+BENCHMARK(BM_append_flush_off)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(8);
 
 // Durable appends: the default policy (a sync after every batch, with group commit) and
 // 64 batches awaiting their flush at any time.

@@ -900,6 +900,12 @@ TEST_F(NetTest, DirectSendsGoOutAndAreBoundedByQueuedBytes) {
 // With the process out of descriptors, accept fails; the listener backs off, and serves
 // the waiting connection once descriptors are available again.
 TEST_F(NetTest, AcceptBacksOffWhenOutOfDescriptors) {
+#if defined(__SANITIZE_ADDRESS__)
+  // The sanitizer runtimes open descriptors of their own while checking memory (UBSan's
+  // vptr check probes memory through a pipe); with every descriptor taken they report
+  // false errors. The Release run of this suite covers the test.
+  GTEST_SKIP() << "descriptor exhaustion is not testable under the sanitizers";
+#endif
   server_config config = test_config();
   config.listen.accept_retry_ms = 50ms;
   client_socket s = make_socket();
