@@ -1,9 +1,12 @@
-// The `sluice` binary.
+// The `sluice` binary: a single-node Kafka broker.
 //
-// This build runs the storage node: it opens (and after a crash, recovers) the data
-// directory, drives time-based flushes, rolls, retention and checkpoints from its
-// io_uring reactor, and on SIGINT or SIGTERM flushes everything and writes the
-// clean-shutdown marker. The Kafka listener comes with the network layer.
+// It opens (and after a crash, recovers) the data directory, loads the topics, listens
+// for Kafka clients, and drives everything from one io_uring reactor: sockets, disk
+// writes and syncs, fetch deadlines, and -- every few milliseconds -- time-based
+// flushes, rolls, retention and checkpoints. On SIGINT or SIGTERM it stops accepting,
+// answers the requests in flight (parked fetches answer at once), waits for the
+// connections to drain (bounded), flushes everything and writes the clean-shutdown
+// marker.
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -14,11 +17,16 @@
 #include <cstdlib>
 #include <variant>
 
+#include "broker/broker_context.h"
+#include "broker/kafka_handler.h"
+#include "broker/meta_properties.h"
 #include "broker/options.h"
+#include "broker/topic_registry.h"
 #include "engine/base/log.h"
 #include "engine/io/disk.h"
 #include "engine/reactor/reactor.h"
 #include "engine/storage/log_manager.h"
+#include "net/server.h"
 
 namespace sluice {
 namespace {
@@ -93,17 +101,85 @@ int run(const broker_options& options) {
                manager.failure().detail());
     return 1;
   }
+  auto meta = load_or_create_meta_properties(options.data_dir, options.node_id);
+  if (!meta) {
+    SLUICE_LOG(error, "sluice", "cannot read or write {}/meta.properties: {}", options.data_dir,
+               meta.failure().detail());
+    return 1;
+  }
+  auto topics = topic_registry::open(options.data_dir, **manager, options.log);
+  if (!topics) {
+    SLUICE_LOG(error, "sluice", "cannot load the topics of {}: {}", options.data_dir,
+               topics.failure().detail());
+    return 1;
+  }
+  broker_identity identity;
+  identity.node_id = options.node_id;
+  identity.advertised_host = options.advertise.host;
+  identity.advertised_port = options.advertise.port;
+  identity.cluster_id = meta->cluster_id;
+  identity.auto_create_topics = options.auto_create_topics;
+  identity.default_partitions = options.default_partitions;
+  broker_context broker(**ring, **manager, **topics, identity);
+
+  server_config network;
+  network.listen.host = options.listen.host;
+  network.listen.port = options.listen.port;
+  network.connections_max = options.connections_max;
+  network.connection.request_bytes_max = options.request_bytes_max;
+  auto listening = server::start(**ring, network, [&broker](connection&) {
+    return std::unique_ptr<request_handler>(new kafka_handler(broker));
+  });
+  if (!listening) {
+    SLUICE_LOG(error, "sluice", "cannot listen on {}:{}: {}; is another broker running there?",
+               options.listen.host, options.listen.port, listening.failure().detail());
+    (void)(*manager)->shutdown();
+    return 1;
+  }
+  server& kafka = **listening;
+  if (options.advertise.port == 0) broker.set_advertised_port(kafka.port());
   auto stats = (*manager)->stats();
   SLUICE_LOG(info, "sluice",
-             "storage node ready: data directory {} holds {} partitions ({} recovered); no "
-             "Kafka listener in this build yet",
-             options.data_dir, stats.partitions, stats.partitions_recovered);
+             "ready: data directory {} holds {} topics, {} partitions ({} recovered); "
+             "cluster id {}, node id {}",
+             options.data_dir, (*topics)->size(), stats.partitions, stats.partitions_recovered,
+             meta->cluster_id, options.node_id);
+  SLUICE_LOG(info, "sluice", "listening on {}:{} (advertised as {}:{})", options.listen.host,
+             kafka.port(), broker.identity().advertised_host, broker.identity().advertised_port);
+
+  // Time-driven storage work needs no finer grain than this; ticking after every reactor
+  // turn would walk every partition thousands of times a second under load.
+  constexpr auto tick_interval = std::chrono::milliseconds(10);
+  auto last_tick = std::chrono::steady_clock::now() - tick_interval;
+  auto tick = [&] {
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_tick < tick_interval) return;
+    last_tick = now;
+    (*manager)->tick(wall_clock_now());
+    broker.tick();
+  };
   while (signals.received() == 0) {
     (*ring)->run_once(std::chrono::milliseconds(100));
-    (*manager)->tick(wall_clock_now());
+    broker.after_reactor_turn();
+    tick();
   }
-  SLUICE_LOG(info, "sluice", "received {}: flushing and stopping",
-             signals.received() == SIGINT ? "SIGINT" : "SIGTERM");
+  SLUICE_LOG(info, "sluice", "received {}: stopping the listener and draining {} connections",
+             signals.received() == SIGINT ? "SIGINT" : "SIGTERM", kafka.connection_count());
+  constexpr auto drain_timeout = std::chrono::seconds(5);
+  broker.stop();
+  kafka.stop(drain_timeout);
+  // Bounded by the drain timeout (connections still busy then are closed), plus the time
+  // the kernel takes to return the cancelled operations.
+  auto give_up = std::chrono::steady_clock::now() + drain_timeout + std::chrono::seconds(5);
+  while (!(kafka.stopped() && broker.idle()) && std::chrono::steady_clock::now() < give_up) {
+    (*ring)->run_once(std::chrono::milliseconds(10));
+    broker.after_reactor_turn();
+    tick();
+  }
+  if (!kafka.stopped()) {
+    SLUICE_LOG(warn, "sluice", "connections did not finish draining; closing them");
+  }
+  SLUICE_LOG(info, "sluice", "flushing the logs");
   if (auto stopped = (*manager)->shutdown(); !stopped) {
     SLUICE_LOG(error, "sluice", "shutdown incomplete: {}; the next start will recover the logs",
                stopped.failure().detail());

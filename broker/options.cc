@@ -1,6 +1,10 @@
 #include "broker/options.h"
 
+#include <netdb.h>
+#include <unistd.h>
+
 #include <boost/program_options.hpp>
+#include <charconv>
 #include <fstream>
 #include <sstream>
 
@@ -20,7 +24,46 @@ std::optional<std::chrono::milliseconds> optional_ms(std::int64_t value) {
   return std::chrono::milliseconds(value);
 }
 
+bool is_wildcard(const std::string& host) {
+  return host == "0.0.0.0" || host == "::";
+}
+
 }  // namespace
+
+std::optional<host_port> parse_host_port(std::string_view text) {
+  std::string_view host;
+  std::string_view port;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return std::nullopt;
+    }
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) return std::nullopt;  // IPv6 needs brackets
+  }
+  if (host.empty() || port.empty()) return std::nullopt;
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (ec != std::errc() || end != port.data() + port.size() || value > 65535) return std::nullopt;
+  return host_port{std::string(host), static_cast<std::uint16_t>(value)};
+}
+
+std::string default_advertised_host() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') return "127.0.0.1";
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (::getaddrinfo(name, nullptr, &hints, &found) != 0 || found == nullptr) return "127.0.0.1";
+  ::freeaddrinfo(found);
+  return name;
+}
 
 parse_outcome parse_broker_options(int argc, const char* const* argv) {
   broker_options out;
@@ -37,6 +80,13 @@ parse_outcome parse_broker_options(int argc, const char* const* argv) {
   std::int64_t flush_ms = -1;
   std::int64_t max_message_bytes = static_cast<std::int64_t>(defaults.limits.batch_bytes_max);
   std::int64_t open_partitions_max = 0;
+  std::string listen = "0.0.0.0:9092";
+  std::string advertise;
+  std::int64_t node_id = 0;
+  bool auto_create_topics = true;
+  std::int64_t default_partitions = 1;
+  std::int64_t connections_max = 10000;
+  std::int64_t request_bytes_max = 104857600;
 
   po::options_description flags("Options");
   // clang-format off
@@ -54,7 +104,14 @@ parse_outcome parse_broker_options(int argc, const char* const* argv) {
     ("flush-messages", po::value(&flush_messages)->default_value(flush_messages), "fdatasync once this many messages are unflushed; 1 = every batch with group commit; -1 = never on count (flush.messages)")
     ("flush-ms", po::value(&flush_ms)->default_value(flush_ms), "fdatasync once written data waited this long; -1 = never on time (flush.ms)")
     ("max-message-bytes", po::value(&max_message_bytes)->default_value(max_message_bytes), "largest record batch accepted, in bytes (message.max.bytes)")
-    ("open-partitions-max", po::value(&open_partitions_max)->default_value(open_partitions_max), "partitions whose files stay open at once; 0 = derive from the file descriptor limit");
+    ("open-partitions-max", po::value(&open_partitions_max)->default_value(open_partitions_max), "partitions whose files stay open at once; 0 = derive from the file descriptor limit")
+    ("listen", po::value(&listen)->default_value(listen), "HOST:PORT the Kafka listener binds; port 0 picks a free port (listeners)")
+    ("advertise", po::value(&advertise)->default_value("", "the listen address, 0.0.0.0 replaced by the host name if it resolves, else 127.0.0.1"), "HOST:PORT given to clients in Metadata (advertised.listeners)")
+    ("node-id", po::value(&node_id)->default_value(node_id), "this broker's id in Metadata (node.id)")
+    ("auto-create-topics", po::value(&auto_create_topics)->default_value(auto_create_topics), "create unknown topics a client asks Metadata for: true or false (auto.create.topics.enable)")
+    ("default-partitions", po::value(&default_partitions)->default_value(default_partitions), "partitions of auto-created topics and of CreateTopics with -1 (num.partitions)")
+    ("max-connections", po::value(&connections_max)->default_value(connections_max), "open client connections at most; more are closed at once (max.connections)")
+    ("max-request-bytes", po::value(&request_bytes_max)->default_value(request_bytes_max), "largest request accepted, in bytes; larger closes the connection (socket.request.max.bytes)");
   // clang-format on
 
   po::variables_map values;
@@ -99,6 +156,26 @@ parse_outcome parse_broker_options(int argc, const char* const* argv) {
   if (flush_ms == 0 || flush_ms < -1) return parse_error{"--flush-ms: must be -1 or positive"};
   if (!positive(max_message_bytes)) return parse_error{"--max-message-bytes: must be positive"};
   if (open_partitions_max < 0) return parse_error{"--open-partitions-max: must not be negative"};
+  auto listen_address = parse_host_port(listen);
+  if (!listen_address) return parse_error{"--listen: '" + listen + "' is not HOST:PORT"};
+  std::optional<host_port> advertised;
+  if (!advertise.empty()) {
+    advertised = parse_host_port(advertise);
+    if (!advertised) return parse_error{"--advertise: '" + advertise + "' is not HOST:PORT"};
+    if (is_wildcard(advertised->host)) {
+      return parse_error{"--advertise: clients cannot connect to " + advertised->host};
+    }
+  }
+  if (node_id < 0 || node_id > std::numeric_limits<std::int32_t>::max()) {
+    return parse_error{"--node-id: must be between 0 and 2147483647"};
+  }
+  if (default_partitions < 1 || default_partitions > 10000) {
+    return parse_error{"--default-partitions: must be between 1 and 10000"};
+  }
+  if (connections_max < 1) return parse_error{"--max-connections: must be positive"};
+  if (request_bytes_max < 1024 || request_bytes_max > std::numeric_limits<std::int32_t>::max()) {
+    return parse_error{"--max-request-bytes: must be between 1024 and 2147483647"};
+  }
 
   out.log.segment_bytes = static_cast<std::uint64_t>(segment_bytes);
   out.log.segment_ms = std::chrono::milliseconds(segment_ms);
@@ -111,6 +188,18 @@ parse_outcome parse_broker_options(int argc, const char* const* argv) {
   out.log.flush.every_ms = optional_ms(flush_ms);
   out.log.limits.batch_bytes_max = static_cast<std::size_t>(max_message_bytes);
   out.open_partitions_max = static_cast<std::size_t>(open_partitions_max);
+  out.listen = *listen_address;
+  if (advertised) {
+    out.advertise = *advertised;
+  } else {
+    out.advertise.host = is_wildcard(out.listen.host) ? default_advertised_host() : out.listen.host;
+    out.advertise.port = out.listen.port;  // 0 stays 0: main() puts the bound port there
+  }
+  out.node_id = static_cast<std::int32_t>(node_id);
+  out.auto_create_topics = auto_create_topics;
+  out.default_partitions = static_cast<std::int32_t>(default_partitions);
+  out.connections_max = static_cast<std::size_t>(connections_max);
+  out.request_bytes_max = static_cast<std::size_t>(request_bytes_max);
   return out;
 }
 

@@ -6,7 +6,10 @@
 // print it and exit 2.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 
 #include "engine/base/log.h"
@@ -14,8 +17,36 @@
 
 namespace sluice {
 
+// A host and port as given on the command line ("HOST:PORT", "[IPv6]:PORT").
+struct host_port {
+  std::string host;
+  std::uint16_t port = 0;
+  friend bool operator==(const host_port&, const host_port&) = default;
+};
+
+// Parses "HOST:PORT" or "[V6ADDRESS]:PORT"; nullopt when malformed or the port is out of
+// range. The host is not resolved.
+std::optional<host_port> parse_host_port(std::string_view text);
+
+// The host advertised when listening on a wildcard address (0.0.0.0 or ::): this
+// machine's host name when it resolves, otherwise 127.0.0.1. Kafka advertises the
+// canonical host name in that case too, which is what remote clients need; a name that
+// does not resolve would break every client, local ones included, hence the fallback.
+std::string default_advertised_host();
+
 struct broker_options {
   std::string data_dir = "./sluice-data";
+  // Where the Kafka listener binds (port 0 picks a free port).
+  host_port listen{"0.0.0.0", 9092};
+  // What Metadata tells clients to connect to. Port 0 means "the port bound".
+  host_port advertise{"", 0};
+  std::int32_t node_id = 0;
+  // Kafka's auto.create.topics.enable and num.partitions.
+  bool auto_create_topics = true;
+  std::int32_t default_partitions = 1;
+  // Kafka's max.connections and socket.request.max.bytes.
+  std::size_t connections_max = 10000;
+  std::size_t request_bytes_max = 104857600;
   log_level level = log_level::info;
   log_config log;
   std::size_t open_partitions_max = 0;  // 0: derived from RLIMIT_NOFILE

@@ -69,7 +69,8 @@ TEST(SluiceProcess, InvalidValueNamesTheFlag) {
 
 TEST(SluiceProcess, SigtermStopsCleanlyAndLeavesTheMarker) {
   temp_dir dir;
-  auto r = run_sluice({"--data-dir", dir.path()}, SIGTERM, std::chrono::milliseconds(500));
+  auto r = run_sluice({"--listen", "127.0.0.1:0", "--data-dir", dir.path()}, SIGTERM,
+                      std::chrono::milliseconds(500));
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("data directory " + dir.path()), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("stopped cleanly"), std::string::npos) << r.err;
@@ -85,7 +86,8 @@ TEST(SluiceProcess, SecondProcessOnTheSameDataDirectoryIsRefused) {
   ASSERT_GE(first, 0);
   if (first == 0) {
     ::dup2(err_pipe[1], STDERR_FILENO);
-    ::execl(SLUICE_BINARY, SLUICE_BINARY, "--data-dir", dir.path().c_str(), nullptr);
+    ::execl(SLUICE_BINARY, SLUICE_BINARY, "--listen", "127.0.0.1:0", "--data-dir",
+            dir.path().c_str(), nullptr);
     ::_exit(127);
   }
   ::close(err_pipe[1]);
@@ -97,7 +99,7 @@ TEST(SluiceProcess, SecondProcessOnTheSameDataDirectoryIsRefused) {
     if (n <= 0) break;
     err.append(buffer, n);
   }
-  auto second = run_sluice({"--data-dir", dir.path()});
+  auto second = run_sluice({"--listen", "127.0.0.1:0", "--data-dir", dir.path()});
   EXPECT_EQ(second.exit_code, 1);
   EXPECT_NE(second.err.find("in use by another process"), std::string::npos) << second.err;
   ::kill(first, SIGINT);

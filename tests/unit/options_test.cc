@@ -75,5 +75,79 @@ TEST(BrokerOptions, ConfigFileAndCommandLineWins) {
   EXPECT_NE(error_of(parse({"--config", "/nonexistent/file"})).find("--config"), std::string::npos);
 }
 
+TEST(BrokerOptions, KafkaListenerDefaults) {
+  auto outcome = parse({});
+  auto* options = std::get_if<broker_options>(&outcome);
+  ASSERT_NE(options, nullptr);
+  EXPECT_EQ(options->listen, (host_port{"0.0.0.0", 9092}));
+  // A wildcard listen address is advertised as this host's name (or 127.0.0.1).
+  EXPECT_EQ(options->advertise.host, default_advertised_host());
+  EXPECT_EQ(options->advertise.port, 9092);
+  EXPECT_EQ(options->node_id, 0);
+  EXPECT_TRUE(options->auto_create_topics);
+  EXPECT_EQ(options->default_partitions, 1);
+  EXPECT_EQ(options->connections_max, 10000u);
+  EXPECT_EQ(options->request_bytes_max, 104857600u);
+}
+
+TEST(BrokerOptions, KafkaListenerFlagsParse) {
+  auto outcome =
+      parse({"--listen", "127.0.0.1:0", "--node-id", "7", "--auto-create-topics", "false",
+             "--default-partitions", "3", "--max-connections", "5", "--max-request-bytes", "2048"});
+  auto* options = std::get_if<broker_options>(&outcome);
+  ASSERT_NE(options, nullptr) << error_of(outcome);
+  EXPECT_EQ(options->listen, (host_port{"127.0.0.1", 0}));
+  // A specific listen address is advertised as is; port 0 is filled in once bound.
+  EXPECT_EQ(options->advertise, (host_port{"127.0.0.1", 0}));
+  EXPECT_EQ(options->node_id, 7);
+  EXPECT_FALSE(options->auto_create_topics);
+  EXPECT_EQ(options->default_partitions, 3);
+  EXPECT_EQ(options->connections_max, 5u);
+  EXPECT_EQ(options->request_bytes_max, 2048u);
+
+  auto advertised = parse({"--listen", "[::]:9093", "--advertise", "kafka.example.com:19093"});
+  options = std::get_if<broker_options>(&advertised);
+  ASSERT_NE(options, nullptr) << error_of(advertised);
+  EXPECT_EQ(options->listen, (host_port{"::", 9093}));
+  EXPECT_EQ(options->advertise, (host_port{"kafka.example.com", 19093}));
+}
+
+TEST(BrokerOptions, BadKafkaListenerFlagsNameTheFlag) {
+  for (auto [flag, value] :
+       std::vector<std::pair<const char*, const char*>>{{"--listen", "nocolon"},
+                                                        {"--listen", "host:99999"},
+                                                        {"--listen", "::1:9092"},
+                                                        {"--advertise", "0.0.0.0:9092"},
+                                                        {"--advertise", "host:"},
+                                                        {"--node-id", "-1"},
+                                                        {"--auto-create-topics", "maybe"},
+                                                        {"--default-partitions", "0"},
+                                                        {"--max-connections", "0"},
+                                                        {"--max-request-bytes", "10"}}) {
+    EXPECT_NE(error_of(parse({flag, value})).find(flag), std::string::npos) << flag << " " << value;
+  }
+}
+
+TEST(BrokerOptions, HelpListsTheKafkaFlags) {
+  auto outcome = parse({"--help"});
+  auto* help = std::get_if<parse_help>(&outcome);
+  ASSERT_NE(help, nullptr);
+  for (const char* flag : {"--listen", "--advertise", "--node-id", "--auto-create-topics",
+                           "--default-partitions", "--max-connections", "--max-request-bytes"}) {
+    EXPECT_NE(help->text.find(flag), std::string::npos) << flag;
+  }
+  EXPECT_NE(help->text.find("(=0.0.0.0:9092)"), std::string::npos);
+  EXPECT_NE(help->text.find("(=104857600)"), std::string::npos);
+}
+
+TEST(HostPort, ParsesNamesAddressesAndBracketedIpv6) {
+  EXPECT_EQ(parse_host_port("localhost:9092"), (host_port{"localhost", 9092}));
+  EXPECT_EQ(parse_host_port("[::1]:0"), (host_port{"::1", 0}));
+  EXPECT_FALSE(parse_host_port(":9092").has_value());
+  EXPECT_FALSE(parse_host_port("[::1]9092").has_value());
+  EXPECT_FALSE(parse_host_port("h:-1").has_value());
+  EXPECT_FALSE(parse_host_port("h:65536").has_value());
+}
+
 }  // namespace
 }  // namespace sluice

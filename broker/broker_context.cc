@@ -1,0 +1,73 @@
+#include "broker/broker_context.h"
+
+#include "engine/base/log.h"
+
+namespace sluice {
+
+broker_context::broker_context(reactor& ring, log_manager& logs, topic_registry& topics,
+                               broker_identity identity) noexcept
+    : ring_(ring), logs_(logs), topics_(topics), identity_(std::move(identity)), fetches_(ring) {}
+
+broker_context::~broker_context() {
+  // partition_state detaches from its log; the logs (log_manager) outlive this.
+  partitions_.clear();
+}
+
+partition_state* broker_context::existing_partition(std::string_view topic,
+                                                    std::int32_t partition) noexcept {
+  auto it = partitions_.find(topic_partition{std::string(topic), partition});
+  return it == partitions_.end() ? nullptr : it->second.get();
+}
+
+partition_state* broker_context::partition(std::string_view topic,
+                                           std::int32_t partition) noexcept {
+  const topic_info* info = topics_.find(topic);
+  if (info == nullptr || partition < 0 || partition >= info->partitions) return nullptr;
+  topic_partition tp{std::string(topic), partition};
+  if (auto it = partitions_.find(tp); it != partitions_.end()) {
+    logs_.get(tp);  // marks the log recently used, for the open-files budget
+    return it->second.get();
+  }
+  partition_log* log = logs_.get(tp);
+  if (log == nullptr) return nullptr;
+  auto state = std::make_unique<partition_state>(*log, fetches_);
+  partition_state* raw = state.get();
+  partitions_.emplace(std::move(tp), std::move(state));
+  return raw;
+}
+
+result<const topic_info*> broker_context::create_topic(std::string_view name,
+                                                       std::int32_t partitions,
+                                                       const topic_config_overrides& overrides) {
+  return topics_.create(name, partitions, overrides);
+}
+
+result<void> broker_context::delete_topic(std::string_view name) {
+  SLUICE_TRY(topics_.remove_topic(name));
+  // Flush what is written so the logs go idle soon, then remove those already idle.
+  logs_.for_each([&](const topic_partition& tp, partition_log& log) {
+    if (tp.topic == name) log.flush();
+  });
+  remove_idle_logs();
+  return {};
+}
+
+void broker_context::remove_idle_logs() noexcept {
+  (void)topics_.remove_idle_logs([this](const topic_partition& tp) {
+    auto it = partitions_.find(tp);
+    if (it == partitions_.end()) return;
+    it->second->fail_all(error(errc::not_found, "the topic was deleted"));
+    partitions_.erase(it);
+  });
+}
+
+void broker_context::tick() noexcept {
+  remove_idle_logs();
+}
+
+timestamp_ms broker_context::now() noexcept {
+  using namespace std::chrono;
+  return timestamp_ms(duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
+}
+
+}  // namespace sluice

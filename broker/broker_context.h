@@ -1,0 +1,83 @@
+// The state every Kafka API handler of one broker shares: the logs, the topics, the
+// per-partition waiters, the fetch purgatory, and who this broker says it is.
+//
+// Handlers reach everything through it (request_context.h carries a reference), which
+// keeps them free functions over one explicit context instead of methods of a god
+// object. Owned by main() (or a test), created after the log manager and the topic
+// registry and destroyed before them; touched only by the reactor thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "broker/fetch_purgatory.h"
+#include "broker/partition_state.h"
+#include "broker/topic_registry.h"
+#include "engine/reactor/reactor.h"
+#include "engine/storage/log_manager.h"
+
+namespace sluice {
+
+struct broker_identity {
+  std::int32_t node_id = 0;
+  std::string advertised_host;
+  std::int32_t advertised_port = 0;
+  std::string cluster_id;
+  // Kafka's auto.create.topics.enable and num.partitions.
+  bool auto_create_topics = true;
+  std::int32_t default_partitions = 1;
+};
+
+class broker_context {
+ public:
+  broker_context(reactor& ring, log_manager& logs, topic_registry& topics,
+                 broker_identity identity) noexcept;
+  broker_context(const broker_context&) = delete;
+  broker_context& operator=(const broker_context&) = delete;
+  ~broker_context();
+
+  reactor& ring() noexcept { return ring_; }
+  log_manager& logs() noexcept { return logs_; }
+  topic_registry& topics() noexcept { return topics_; }
+  const broker_identity& identity() const noexcept { return identity_; }
+  // Once the listener is bound, when the configuration left the advertised port to it.
+  void set_advertised_port(std::int32_t port) noexcept { identity_.advertised_port = port; }
+  fetch_purgatory& fetches() noexcept { return fetches_; }
+
+  // The state of an existing partition, made on first use; nullptr when the topic or the
+  // partition does not exist (or its log is missing).
+  partition_state* partition(std::string_view topic, std::int32_t partition) noexcept;
+  // The partition's state if it was made already (no side effects).
+  partition_state* existing_partition(std::string_view topic, std::int32_t partition) noexcept;
+
+  // Creates a topic (CreateTopics, Metadata auto-creation). See topic_registry.
+  result<const topic_info*> create_topic(std::string_view name, std::int32_t partitions,
+                                         const topic_config_overrides& overrides);
+  // Deletes a topic: unregistered at once; its logs go as soon as they are idle.
+  result<void> delete_topic(std::string_view name);
+
+  // Wall-clock now, for appends and ListOffsets.
+  static timestamp_ms now() noexcept;
+  // After every reactor turn: lets woken fetches re-read.
+  void after_reactor_turn() noexcept { fetches_.run_ready(); }
+  // Periodic work: removes the logs of deleted topics once idle.
+  void tick() noexcept;
+  // The server is stopping: answer every parked fetch.
+  void stop() noexcept { fetches_.stop(); }
+  bool idle() const noexcept { return fetches_.idle(); }
+
+ private:
+  void remove_idle_logs() noexcept;
+
+  reactor& ring_;
+  log_manager& logs_;
+  topic_registry& topics_;
+  broker_identity identity_;
+  fetch_purgatory fetches_;
+  std::map<topic_partition, std::unique_ptr<partition_state>> partitions_;
+};
+
+}  // namespace sluice

@@ -1,0 +1,115 @@
+// The topics this broker holds: name, topic id, partition count and config overrides,
+// persisted in `<data-dir>/topics` (format: docs/formats/topics.md) and reloaded at
+// start-up, so topic ids stay stable across restarts.
+//
+// The registry creates partition logs through the log_manager when a topic is created or
+// grows, and removes them when a topic is deleted. Deletion is two-phase, because a log
+// may only be removed while idle (no write or sync in flight): remove_topic() drops the
+// topic from the registry and records it as "deleting" in the file at once; the logs go
+// when remove_idle_logs() finds them idle (the broker calls it right away and on every
+// tick), and a crash in between finishes the job at the next start. A topic being deleted
+// cannot be re-created until its logs are gone (TOPIC_ALREADY_EXISTS, as Kafka answers
+// for a topic marked for deletion).
+//
+// Start-up reconciles the file with the data directory: a partition directory no topic
+// claims (left by a crash between creating logs and writing the file, or by a storage-only
+// run) is adopted as a topic with a fresh id, and a registered partition whose directory
+// is missing is created empty. Both are logged.
+//
+// The file is rewritten (atomically, with fsync) on every change: a blocking write of a
+// few kilobytes on the reactor thread, acceptable for admin operations that are rare.
+//
+// Owned by the broker; touched only by the reactor's thread.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "broker/topic_config.h"
+#include "engine/base/result.h"
+#include "engine/storage/log_manager.h"
+#include "net/protocol/field_types.h"
+
+namespace sluice {
+
+struct topic_info {
+  std::string name;
+  protocol::uuid id;
+  std::int32_t partitions = 0;
+  topic_config_overrides overrides;
+  // The broker defaults with the overrides applied.
+  log_config log;
+};
+
+class topic_registry {
+ public:
+  // The most partitions one topic may have (a CreateTopics asking for more is refused with
+  // INVALID_PARTITIONS): each is a directory and open files.
+  static constexpr std::int32_t partitions_per_topic_max = 10000;
+  static constexpr const char* file_name = "topics";
+
+  // Reads `<data_dir>/topics` (missing: no topics yet), finishes interrupted deletions,
+  // reconciles with the logs that `logs` opened and applies each topic's config to them.
+  static result<std::unique_ptr<topic_registry>> open(const std::string& data_dir,
+                                                      log_manager& logs,
+                                                      const log_config& defaults);
+
+  topic_registry(const topic_registry&) = delete;
+  topic_registry& operator=(const topic_registry&) = delete;
+
+  const topic_info* find(std::string_view name) const noexcept;
+  const topic_info* find(const protocol::uuid& id) const noexcept;
+  // The topic's logs are still being removed.
+  bool being_deleted(std::string_view name) const noexcept;
+  std::size_t size() const noexcept { return topics_.size(); }
+  template <typename Visit>
+  void for_each(Visit&& visit) const {
+    for (const auto& [name, topic] : topics_) visit(*topic);
+  }
+
+  // Why a creation is refused (each maps to one Kafka error code at the API edge).
+  enum class create_error { none, invalid_name, exists, invalid_partitions, invalid_config };
+  // Checks a creation without doing it (CreateTopics validate_only, and create() itself).
+  // On invalid_config, `problem` receives the reason.
+  create_error check_create(std::string_view name, std::int32_t partitions,
+                            const topic_config_overrides& overrides, std::string& problem) const;
+  // Creates after check_create() passed; errors here are storage errors.
+  result<const topic_info*> create(std::string_view name, std::int32_t partitions,
+                                   const topic_config_overrides& overrides);
+  // Grows a topic to `total` partitions (CreatePartitions). REQUIRES total > current.
+  result<void> add_partitions(std::string_view name, std::int32_t total);
+  // Removes the topic from the registry (persisted) and queues its logs for removal.
+  // Fails with not_found for an unknown topic.
+  result<void> remove_topic(std::string_view name);
+  // Removes the queued logs that are idle, calling `before_remove` for each just before
+  // (the broker detaches its listener there). Returns how many logs remain queued.
+  std::size_t remove_idle_logs(const std::function<void(const topic_partition&)>& before_remove);
+
+  const log_config& defaults() const noexcept { return defaults_; }
+
+ private:
+  topic_registry(std::string data_dir, log_manager& logs, const log_config& defaults)
+      : data_dir_(std::move(data_dir)), logs_(logs), defaults_(defaults) {}
+  result<void> load();
+  result<void> persist();
+  topic_info* insert(topic_info topic);
+
+  std::string data_dir_;
+  log_manager& logs_;
+  log_config defaults_;
+  std::map<std::string, std::unique_ptr<topic_info>, std::less<>> topics_;
+  struct uuid_less {
+    bool operator()(const protocol::uuid& a, const protocol::uuid& b) const noexcept {
+      return a.bytes < b.bytes;
+    }
+  };
+  std::map<protocol::uuid, topic_info*, uuid_less> by_id_;
+  // Topics being deleted: name -> partition count; persisted as "deleting" lines.
+  std::map<std::string, std::int32_t, std::less<>> deleting_;
+};
+
+}  // namespace sluice
