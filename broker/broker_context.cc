@@ -31,6 +31,14 @@ partition_state* broker_context::partition(std::string_view topic,
   partition_log* log = logs_.get(tp);
   if (log == nullptr) return nullptr;
   auto state = std::make_unique<partition_state>(*log, fetches_);
+  // The idempotent producers' state comes back from the batch headers of the log.
+  if (auto rebuilt = state->producers().rebuild(*log); !rebuilt) {
+    SLUICE_LOG(warn, "kafka",
+               "cannot rebuild the producer state of {}-{}: {}; retried batches of "
+               "idempotent producers may be appended twice",
+               topic, partition, rebuilt.failure().detail());
+  }
+  state->producers().expire(now());
   partition_state* raw = state.get();
   partitions_.emplace(std::move(tp), std::move(state));
   return raw;
@@ -63,6 +71,13 @@ void broker_context::remove_idle_logs() noexcept {
 
 void broker_context::tick() noexcept {
   remove_idle_logs();
+  // Kafka's producer.id.expiration.check.interval.ms.
+  constexpr std::int64_t producer_expiry_interval_ms = 10 * 60 * 1000;
+  timestamp_ms at = now();
+  if (at.value() - last_producer_expiry_.value() >= producer_expiry_interval_ms) {
+    last_producer_expiry_ = at;
+    for (auto& [tp, state] : partitions_) state->producers().expire(at);
+  }
 }
 
 timestamp_ms broker_context::now() noexcept {

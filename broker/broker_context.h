@@ -15,6 +15,7 @@
 
 #include "broker/fetch_purgatory.h"
 #include "broker/partition_state.h"
+#include "broker/producer_id_allocator.h"
 #include "broker/topic_registry.h"
 #include "engine/reactor/reactor.h"
 #include "engine/storage/log_manager.h"
@@ -46,6 +47,11 @@ class broker_context {
   // Once the listener is bound, when the configuration left the advertised port to it.
   void set_advertised_port(std::int32_t port) noexcept { identity_.advertised_port = port; }
   fetch_purgatory& fetches() noexcept { return fetches_; }
+  // Producer ids for InitProducerId. REQUIRES set_producer_ids() before serving.
+  producer_id_allocator& producer_ids() noexcept { return *producer_ids_; }
+  void set_producer_ids(std::unique_ptr<producer_id_allocator> ids) noexcept {
+    producer_ids_ = std::move(ids);
+  }
 
   // The state of an existing partition, made on first use; nullptr when the topic or the
   // partition does not exist (or its log is missing).
@@ -77,6 +83,8 @@ class broker_context {
   topic_registry& topics_;
   broker_identity identity_;
   fetch_purgatory fetches_;
+  std::unique_ptr<producer_id_allocator> producer_ids_;
+  timestamp_ms last_producer_expiry_{0};
   std::map<topic_partition, std::unique_ptr<partition_state>> partitions_;
 };
 

@@ -121,6 +121,14 @@ int run(const broker_options& options) {
   identity.auto_create_topics = options.auto_create_topics;
   identity.default_partitions = options.default_partitions;
   broker_context broker(**ring, **manager, **topics, identity);
+  auto producer_ids = producer_id_allocator::open(options.data_dir);
+  if (!producer_ids) {
+    SLUICE_LOG(error, "sluice", "cannot read the producer id block of {}: {}; fix or remove {}/{}",
+               options.data_dir, producer_ids.failure().detail(), options.data_dir,
+               producer_id_allocator::file_name);
+    return 1;
+  }
+  broker.set_producer_ids(std::move(*producer_ids));
 
   server_config network;
   network.listen.host = options.listen.host;

@@ -75,6 +75,8 @@ void partition_state::on_flushed(offset flushed_end) noexcept {
 }
 
 void partition_state::on_append_failed(offset from, const error& failure) noexcept {
+  // The log dropped the batches from `from` on: the producers must forget them too.
+  producers_.truncate_to(from);
   fail_from(written_waiters_, from, failure);
   fail_from(flushed_waiters_, from, failure);
 }

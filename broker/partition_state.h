@@ -20,6 +20,7 @@
 #include <memory>
 #include <vector>
 
+#include "broker/producer_state.h"
 #include "engine/storage/partition_log.h"
 
 namespace sluice {
@@ -53,6 +54,7 @@ class partition_state final : public log_listener {
   ~partition_state();
 
   partition_log& log() noexcept { return log_; }
+  producer_state_table& producers() noexcept { return producers_; }
 
   enum class wait_for : std::uint8_t { written, flushed };
   // Room for one more waiter of this kind.
@@ -81,6 +83,7 @@ class partition_state final : public log_listener {
   static void fail_from(std::deque<entry>& queue, offset from, const error& failure) noexcept;
 
   partition_log& log_;
+  producer_state_table producers_;
   fetch_waker& waker_;
   std::deque<entry> written_waiters_;
   std::deque<entry> flushed_waiters_;

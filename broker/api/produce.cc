@@ -85,6 +85,29 @@ error_code append_partition(request_context& ctx, std::int16_t acks, std::string
       durable ? partition_state::wait_for::flushed : partition_state::wait_for::written;
   if (!state->can_wait(kind)) return error_code::request_timed_out;
 
+  if (header) {
+    auto verdict = state->producers().check(*header);
+    using outcome = producer_state_table::verdict::kind;
+    if (verdict.outcome == outcome::error) {
+      out.error_message = verdict.detail;
+      return verdict.error;
+    }
+    if (verdict.outcome == outcome::duplicate) {
+      // A retried batch already in the log: answer with the original offsets once the
+      // original is where this request's acks want it. Kafka checks the CRC first.
+      if (auto valid = validate_batch(records, log.config().limits, broker_context::now());
+          !valid) {
+        out.error_message = valid.failure().detail();
+        return protocol::to_error_code(valid.code());
+      }
+      out.base_offset = verdict.original.first_offset.value();
+      out.log_start_offset = log.log_start_offset().value();
+      request->add_outstanding();
+      state->wait(kind, verdict.original.last_offset, request, waiter_index);
+      return error_code::none;
+    }
+  }
+
   request->batches.emplace_back(records.begin(), records.end());
   auto& batch = request->batches.back();
   auto appended = log.append(batch, broker_context::now(), leader_epoch(0));
@@ -97,6 +120,11 @@ error_code append_partition(request_context& ctx, std::int16_t acks, std::string
                  topic, data.index, appended.failure().detail());
     }
     return code;
+  }
+  if (header) {
+    // At once, so the next in-flight request of the same producer sees this batch.
+    header->base_offset = appended->base_offset;
+    state->producers().on_appended(*header);
   }
   out.base_offset = appended->base_offset.value();
   out.log_start_offset = log.log_start_offset().value();
