@@ -1,10 +1,11 @@
 // The Kafka APIs Sluice serves: their keys, names, the versions Sluice supports, and the
 // rules for which request and response header version goes with an API version.
 //
-// This table is the one place that says which versions Sluice accepts; the broker's
-// ApiVersions response is built from it. The codec itself (net/protocol/generated/) can
-// read and write every version of the schema; a test checks that each supported range
-// lies within the schema's and that the flexible versions agree.
+// This table says which versions the codec is used for (a subset of the schema's); the
+// broker serves a subset of it again, declared in broker/api/api_table.h, which is what
+// its ApiVersions response lists. The codec itself (net/protocol/generated/) can read and
+// write every version of the schema; a test checks that each supported range lies within
+// the schema's and that the flexible versions agree.
 #pragma once
 
 #include <array>
