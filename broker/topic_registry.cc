@@ -265,6 +265,33 @@ result<void> topic_registry::add_partitions(std::string_view name, std::int32_t 
   return persist();
 }
 
+result<void> topic_registry::set_overrides(std::string_view name,
+                                           const topic_config_overrides& overrides) {
+  auto it = topics_.find(name);
+  if (it == topics_.end()) return error(errc::not_found, "no such topic");
+  topic_info& topic = *it->second;
+  auto resolved = resolve_topic_config(defaults_, overrides);
+  if (std::holds_alternative<std::string>(resolved)) {
+    return error(errc::invalid_argument, "invalid topic config (see resolve_topic_config)");
+  }
+  // The file first: a change that cannot be persisted must not take effect, or it would
+  // silently vanish at the next restart.
+  topic_config_overrides previous = std::move(topic.overrides);
+  topic.overrides = overrides;
+  if (auto written = persist(); !written) {
+    topic.overrides = std::move(previous);
+    return written;
+  }
+  topic.log = std::get<log_config>(resolved);
+  for (std::int32_t p = 0; p < topic.partitions; ++p) {
+    if (partition_log* log = logs_.get(topic_partition{topic.name, p})) {
+      log->set_config(topic.log);
+    }
+  }
+  SLUICE_LOG(info, "broker", "topic {}: config overrides now {}", topic.name, overrides.size());
+  return {};
+}
+
 result<void> topic_registry::remove_topic(std::string_view name) {
   auto it = topics_.find(name);
   if (it == topics_.end()) return error(errc::not_found, "no such topic");

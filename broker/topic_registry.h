@@ -82,6 +82,12 @@ class topic_registry {
                                    const topic_config_overrides& overrides);
   // Grows a topic to `total` partitions (CreatePartitions). REQUIRES total > current.
   result<void> add_partitions(std::string_view name, std::int32_t total);
+  // Replaces a topic's config overrides (IncrementalAlterConfigs): validated as create()
+  // validates them, persisted, and applied to the topic's partition logs at once. Fails
+  // with not_found for an unknown topic, invalid_argument for overrides that
+  // resolve_topic_config refuses (call it first for the reason), or the storage error of
+  // the write (the old overrides then stay in force).
+  result<void> set_overrides(std::string_view name, const topic_config_overrides& overrides);
   // Removes the topic from the registry (persisted) and queues its logs for removal.
   // Fails with not_found for an unknown topic.
   result<void> remove_topic(std::string_view name);

@@ -39,9 +39,13 @@ handler_status handle_api_versions(request_context& ctx, protocol::reader& body)
 handler_status handle_create_topics(request_context& ctx, protocol::reader& body);
 handler_status handle_delete_topics(request_context& ctx, protocol::reader& body);
 handler_status handle_init_producer_id(request_context& ctx, protocol::reader& body);
+handler_status handle_describe_configs(request_context& ctx, protocol::reader& body);
+handler_status handle_create_partitions(request_context& ctx, protocol::reader& body);
+handler_status handle_incremental_alter_configs(request_context& ctx, protocol::reader& body);
+handler_status handle_describe_cluster(request_context& ctx, protocol::reader& body);
 
 // In increasing key order.
-inline constexpr std::array<api_handler, 8> api_handlers = {{
+inline constexpr std::array<api_handler, 12> api_handlers = {{
     // v0-v2 carry message format v0/v1, which the engine does not store.
     {protocol::api_key::produce, 3, 11, handle_produce},
     // v0-v3 likewise.
@@ -53,6 +57,10 @@ inline constexpr std::array<api_handler, 8> api_handlers = {{
     {protocol::api_key::create_topics, 0, 7, handle_create_topics},
     {protocol::api_key::delete_topics, 0, 6, handle_delete_topics},
     {protocol::api_key::init_producer_id, 0, 5, handle_init_producer_id},
+    {protocol::api_key::describe_configs, 0, 4, handle_describe_configs},
+    {protocol::api_key::create_partitions, 0, 3, handle_create_partitions},
+    {protocol::api_key::incremental_alter_configs, 0, 1, handle_incremental_alter_configs},
+    {protocol::api_key::describe_cluster, 0, 1, handle_describe_cluster},
 }};
 
 constexpr const api_handler* find_api_handler(std::int16_t key) noexcept {
