@@ -81,8 +81,8 @@ class KcatTest(unittest.TestCase):
             self.assertIn('topic "auto-made" with 1 partitions', done.stdout)
             self.assertIn("leader 0, replicas: 0, isrs: 0", done.stdout)
 
-    def test_ten_thousand_keyed_messages_with_headers_round_trip(self):
-        pairs = messages(10000)
+    def test_hundred_thousand_keyed_messages_with_headers_round_trip(self):
+        pairs = messages(100000)
         with running_sluice(SLUICE) as broker:
             self.produce(broker, "orders", pairs, ["-X", "acks=all"])
             self.assert_round_trip(self.consume(broker, "orders"), pairs)
