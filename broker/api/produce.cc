@@ -75,6 +75,12 @@ error_code append_partition(request_context& ctx, std::int16_t acks, std::string
   }
   std::span<const std::byte> records = *data.records;
   auto header = decode_batch_header(records);
+  if (header && header->magic != batch_magic_v2) {
+    // Kafka's ProduceRequest.validateRecords, per partition in KafkaApis.
+    out.error_message =
+        "produce requests of version 3 and later may only carry record batches of magic 2";
+    return error_code::invalid_record;
+  }
   if (header && header->total_bytes() < records.size() && header->magic == batch_magic_v2) {
     out.error_message = "a produce request must carry exactly one record batch per partition";
     return error_code::invalid_record;
