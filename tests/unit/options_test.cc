@@ -61,6 +61,14 @@ TEST(BrokerOptions, HelpListsEveryFlagWithItsDefault) {
   EXPECT_NE(help->text.find("(=1073741824)"), std::string::npos);
 }
 
+TEST(BrokerOptions, CoresIsOneInThisBuild) {
+  auto outcome = parse({"--cores", "1"});
+  ASSERT_NE(std::get_if<broker_options>(&outcome), nullptr) << error_of(outcome);
+  EXPECT_EQ(std::get<broker_options>(outcome).cores, 1u);
+  EXPECT_NE(error_of(parse({"--cores", "2"})).find("--cores"), std::string::npos);
+  EXPECT_NE(error_of(parse({"--cores", "0"})).find("--cores"), std::string::npos);
+}
+
 TEST(BrokerOptions, ConfigFileAndCommandLineWins) {
   std::string path = ::testing::TempDir() + "sluice-options-test.conf";
   {
