@@ -15,8 +15,28 @@
 // with REQUEST_TIMED_OUT, which producers retry, rather than parked for a retry here: the
 // queue holds thousands of batches, so it is full only under overload, when pushing back
 // on the producer is the point.
+//
+// timeout_ms bounds an acks=-1 request as Kafka's DelayedProduce does: once it has
+// passed, every partition whose batch has not yet reached the position it waits for is
+// answered REQUEST_TIMED_OUT (its base_offset kept: the batch is in the log and may still
+// become durable), the others with their normal answer, and the response goes out. The
+// deadline sits in the broker's shared deadline queue (the fetch purgatory: one timer
+// for all parked operations, each entry bounded by an in-flight request) rather than a
+// timer per request; the entry holds the request only weakly and is woken to leave as
+// soon as the request answers normally. timeout_ms <= 0 waits as long as the flush
+// takes: a single Kafka broker answers such a request at once with success (its high
+// watermark moves during the append, so the zero-delay DelayedProduce completes), and
+// failing every one of them with REQUEST_TIMED_OUT would be further from that than
+// waiting the fraction of a millisecond a group-committed flush takes. Waiters that complete after
+// the timed-out answer only release the request (and so the batch buffers the log may still be
+// writing). When the queue is full (fetches_max, only under overload) the request waits without a
+// deadline; when the broker stops, it drops its deadline and waits for the shutdown's flush. acks=1
+// gets no deadline: Kafka answers it after the local append without a delayed operation, and here
+// it waits only for the io_uring write of that append.
 #include "net/protocol/generated/produce.h"
 
+#include <chrono>
+#include <limits>
 #include <memory>
 
 #include "broker/api/api_table.h"
@@ -41,10 +61,26 @@ class produce_request final : public append_waiter {
   // Waiter index -> (topic, partition) position in `response`.
   std::vector<std::pair<std::size_t, std::size_t>> positions;
 
-  void add_outstanding() noexcept { ++outstanding_; }
-  // Called once per registered waiter, and once by the handler when it has registered
-  // them all (so that a waiter done at once does not answer before the rest is added).
+  // A waiter for `index` is about to be registered.
+  void expect(std::size_t index) noexcept {
+    if (index >= waiting_.size()) waiting_.resize(index + 1, false);
+    waiting_[index] = true;
+    ++outstanding_;
+  }
+  // The handler's own hold, released by on_append_done(no_index) when it has registered
+  // every waiter (so that a waiter done at once does not answer before the rest is added).
+  void hold() noexcept { ++outstanding_; }
+  static constexpr std::size_t no_index = std::numeric_limits<std::size_t>::max();
+
+  bool answered() const noexcept { return answered_; }
+  bool has_response() const noexcept { return static_cast<bool>(slot_); }
+  // Called once per registered waiter, and once by the handler (no_index).
   void on_append_done(std::size_t index, const error* failure) noexcept override {
+    SLUICE_ASSERT(outstanding_ > 0, "produce waiter completed twice");
+    --outstanding_;
+    if (index < waiting_.size()) waiting_[index] = false;
+    // After a timed-out answer a waiter only lets go of the request (and its batches).
+    if (answered_) return;
     if (failure != nullptr && index < positions.size()) {
       auto [t, p] = positions[index];
       auto& partition = response.responses[t].partition_responses[p];
@@ -52,14 +88,66 @@ class produce_request final : public append_waiter {
       partition.error_message = failure->detail();
       partition.base_offset = -1;
     }
-    SLUICE_ASSERT(outstanding_ > 0, "produce waiter completed twice");
-    if (--outstanding_ == 0 && slot_) respond(slot_, address_, response);
+    if (outstanding_ == 0) answer();
+  }
+  // The deadline passed: the partitions still waiting time out, the response goes now.
+  void expire() noexcept {
+    if (answered_) return;
+    for (std::size_t index = 0; index < waiting_.size() && index < positions.size(); ++index) {
+      if (!waiting_[index]) continue;
+      auto [t, p] = positions[index];
+      response.responses[t].partition_responses[p].error_code =
+          static_cast<std::int16_t>(error_code::request_timed_out);
+    }
+    answer();
+  }
+  // The deadline entry to wake (so it leaves the queue) once answered.
+  void parked_in(fetch_purgatory& queue, std::uint64_t id) noexcept {
+    deadlines_ = &queue;
+    deadline_id_ = id;
   }
 
  private:
+  void answer() noexcept {
+    answered_ = true;
+    if (slot_) respond(slot_, address_, response);
+    if (deadlines_ != nullptr) deadlines_->wake_fetch(deadline_id_);
+    deadlines_ = nullptr;
+  }
+
   response_address address_;
   response_slot slot_;
   std::size_t outstanding_ = 0;
+  // Per waiter index: registered and not yet done.
+  std::vector<bool> waiting_;
+  bool answered_ = false;
+  fetch_purgatory* deadlines_ = nullptr;
+  std::uint64_t deadline_id_ = 0;
+};
+
+// A produce request's deadline in the broker's deadline queue.
+class produce_deadline final : public delayed_fetch {
+ public:
+  produce_deadline(std::weak_ptr<produce_request> request,
+                   fetch_purgatory::clock::time_point deadline) noexcept
+      : request_(std::move(request)), deadline_(deadline) {}
+
+  bool try_complete(std::uint64_t /*id*/, bool deadline_passed) noexcept override {
+    auto request = request_.lock();
+    // Gone (its partitions were dropped) or answered: nothing left to time out.
+    if (request == nullptr || request->answered()) return true;
+    if (!deadline_passed) return false;
+    // The queue also says "deadline passed" when the broker stops. Then the request just
+    // leaves the queue: the shutdown flushes every log, so it still gets its real answer
+    // while the connections drain, instead of a premature timeout.
+    if (fetch_purgatory::clock::now() < deadline_) return true;
+    request->expire();
+    return true;
+  }
+
+ private:
+  std::weak_ptr<produce_request> request_;
+  fetch_purgatory::clock::time_point deadline_;
 };
 
 // One partition's append; returns the error for the response, or none after queueing.
@@ -108,7 +196,7 @@ error_code append_partition(request_context& ctx, std::int16_t acks, std::string
       }
       out.base_offset = verdict.original.first_offset.value();
       out.log_start_offset = log.log_start_offset().value();
-      request->add_outstanding();
+      request->expect(waiter_index);
       state->wait(kind, verdict.original.last_offset, request, waiter_index);
       return error_code::none;
     }
@@ -134,7 +222,7 @@ error_code append_partition(request_context& ctx, std::int16_t acks, std::string
   }
   out.base_offset = appended->base_offset.value();
   out.log_start_offset = log.log_start_offset().value();
-  request->add_outstanding();
+  request->expect(waiter_index);
   state->wait(kind, appended->last_offset, request, waiter_index);
   return error_code::none;
 }
@@ -153,7 +241,7 @@ handler_status handle_produce(request_context& ctx, protocol::reader& body) {
     if (!slot) return handler_status::done;
   }
   auto op = std::make_shared<produce_request>(ctx.address, std::move(slot));
-  op->add_outstanding();  // the handler's own hold, released at the end
+  op->hold();
 
   std::size_t partitions_total = 0;
   for (const auto& topic : request.topic_data) partitions_total += topic.partition_data.size();
@@ -195,7 +283,16 @@ handler_status handle_produce(request_context& ctx, protocol::reader& body) {
                ctx.peer());
     ctx.conn.close();
   }
-  op->on_append_done(std::numeric_limits<std::size_t>::max(), nullptr);
+  op->on_append_done(produce_request::no_index, nullptr);
+  if (acks == -1 && request.timeout_ms > 0 && !op->answered() && op->has_response()) {
+    fetch_purgatory& deadlines = ctx.broker.fetches();
+    if (!deadlines.full()) {
+      auto deadline = fetch_purgatory::clock::now() + std::chrono::milliseconds(request.timeout_ms);
+      std::uint64_t id =
+          deadlines.park(std::make_unique<produce_deadline>(std::weak_ptr(op), deadline), deadline);
+      op->parked_in(deadlines, id);
+    }
+  }
   return handler_status::done;
 }
 

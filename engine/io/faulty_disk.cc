@@ -45,6 +45,8 @@ faulty_disk::~faulty_disk() {
   // Freeing an operation the kernel still holds would let its completion write into freed
   // memory. The owner must drive the reactor until its own I/O is done first.
   SLUICE_ASSERT(injected_.empty(), "faulty_disk destroyed with injected operations in flight");
+  // A held sync's completion would never run: its owner would wait forever.
+  SLUICE_ASSERT(held_.empty(), "faulty_disk destroyed with held syncs; release_syncs() first");
 }
 
 void faulty_disk::fail_writes(int negative_errno, std::size_t count) noexcept {
@@ -69,6 +71,17 @@ void faulty_disk::heal() noexcept {
   sync_errno_ = 0;
   sync_failures_left_ = 0;
   short_write_bytes_.reset();
+}
+
+void faulty_disk::hold_syncs() noexcept {
+  holding_syncs_ = true;
+}
+
+void faulty_disk::release_syncs() noexcept {
+  holding_syncs_ = false;
+  std::deque<std::pair<int, completion*>> parked;
+  parked.swap(held_);
+  for (auto [fd, done] : parked) inner_.sync(fd, done);
 }
 
 void faulty_disk::write(int fd, file_pos position, std::span<const iovec> buffers,
@@ -118,6 +131,10 @@ void faulty_disk::sync(int fd, completion* done) noexcept {
   if (sync_failures_left_ > 0) {
     --sync_failures_left_;
     deliver(done, sync_errno_);
+    return;
+  }
+  if (holding_syncs_) {
+    held_.emplace_back(fd, done);
     return;
   }
   inner_.sync(fd, done);

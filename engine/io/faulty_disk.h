@@ -2,6 +2,8 @@
 //
 // Failures are delivered like real ones: asynchronously, through the reactor (a NOP SQE
 // whose completion reports the injected result), never from inside write() or sync().
+// It can also hold syncs back (hold_syncs): a disk whose fdatasync takes as long as the
+// test wants, to exercise what waits for durability (acks=-1 produce timeouts).
 #pragma once
 
 #include <cstddef>
@@ -9,6 +11,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <utility>
 
 #include "engine/io/disk.h"
 
@@ -27,8 +30,15 @@ class faulty_disk final : public disk {
   // The next write writes only its first `bytes` bytes (at least 1 if asked to write
   // any) and reports that short count, as a real short write would.
   void short_write_next(std::size_t bytes) noexcept;
-  // Stop injecting.
+  // Stop injecting. Does not release held syncs.
   void heal() noexcept;
+  // From now on, syncs are parked, not started: their completions do not run until
+  // release_syncs(). Injected sync failures apply to syncs as they arrive, before holding.
+  void hold_syncs() noexcept;
+  // Stops holding and starts every parked sync on the inner disk, in arrival order; their
+  // completions then arrive through the reactor as usual.
+  void release_syncs() noexcept;
+  std::size_t held_syncs() const noexcept { return held_.size(); }
 
   std::size_t writes() const noexcept { return writes_; }
   std::size_t syncs() const noexcept { return syncs_; }
@@ -50,6 +60,9 @@ class faulty_disk final : public disk {
   int sync_errno_ = 0;
   std::size_t sync_failures_left_ = 0;
   std::optional<std::size_t> short_write_bytes_;
+  bool holding_syncs_ = false;
+  // Parked syncs, bounded by what the caller has in flight (each waits for its completion).
+  std::deque<std::pair<int, completion*>> held_;
   std::deque<std::unique_ptr<injected>> injected_;  // owned until their NOP completes
 };
 

@@ -1,13 +1,27 @@
 // The broker's topic registry (persisted, reloaded, deleted, reconciled with the data
-// directory), Kafka UUID text form, and the API dispatch table.
+// directory), Kafka UUID text form, the API dispatch table, and Produce's timeout_ms
+// (acks=-1 over a disk whose syncs the test holds back).
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <limits>
+#include <string>
+#include <vector>
 
 #include "broker/api/api_table.h"
 #include "broker/api/api_versions.h"
+#include "broker/broker_context.h"
 #include "broker/kafka_uuid.h"
 #include "broker/meta_properties.h"
 #include "broker/topic_registry.h"
+#include "engine/io/faulty_disk.h"
+#include "net/buffer_ring.h"
+#include "net/connection.h"
 #include "net/protocol/generated/headers.h"
+#include "net/protocol/generated/produce.h"
 #include "tests/support/storage_fixture.h"
 
 namespace sluice {
@@ -247,6 +261,300 @@ TEST(ApiDispatch, UnsupportedApiVersionsAnswerIsReadableAtV0) {
     EXPECT_EQ(body.api_keys[i].min_version, api_handlers[i].min_version);
     EXPECT_EQ(body.api_keys[i].max_version, api_handlers[i].max_version);
   }
+}
+
+// ---- Produce timeout_ms ------------------------------------------------------------------
+//
+// The handler is called as kafka_handler calls it, against a broker over a faulty_disk
+// whose syncs the test holds, so an acks=-1 batch is written but not flushed for as long
+// as the test wants; the response is read from the other end of a socket pair.
+
+using namespace std::chrono_literals;
+using ProduceRequest = protocol::ProduceRequest;
+using ProduceResponse = protocol::ProduceResponse;
+
+constexpr std::int16_t produce_version = 9;
+constexpr std::int16_t no_error = 0;
+constexpr std::int16_t request_timed_out = 7;
+
+class ignore_frames final : public request_handler {
+ public:
+  void on_frame(connection&, std::span<const std::byte>) noexcept override {}
+};
+
+class finished_flag final : public connection_owner {
+ public:
+  void connection_finished(connection*) noexcept override { finished = true; }
+  bool finished = false;
+};
+
+class ProduceTimeoutTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto made = reactor::create(reactor_config{});
+    ASSERT_TRUE(made.ok());
+    ring_ = std::move(*made);
+    disk_ = std::make_unique<uring_disk>(*ring_);
+    faulty_ = std::make_unique<faulty_disk>(*disk_);
+    auto buffers = buffer_ring::create(*ring_, buffer_ring_config{});
+    ASSERT_TRUE(buffers.ok()) << buffers.failure().detail();
+    buffers_ = std::move(*buffers);
+    int fds[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+    peer_fd_ = fds[1];
+    conn_ = std::make_unique<connection>(*ring_, *buffers_, owner_, metrics_, connection_config{},
+                                         fds[0], "produce-test");
+    conn_->start(std::make_unique<ignore_frames>());
+
+    log_manager_config config;
+    config.data_dir = dir_.path();
+    auto logs = log_manager::open(config, *faulty_);
+    ASSERT_TRUE(logs.ok()) << logs.failure().detail();
+    logs_ = std::move(*logs);
+    auto topics = topic_registry::open(dir_.path(), *logs_, log_config{});
+    ASSERT_TRUE(topics.ok()) << topics.failure().detail();
+    topics_ = std::move(*topics);
+    broker_identity identity;
+    identity.cluster_id = "produce-timeouts";
+    identity.auto_create_topics = false;
+    broker_ = std::make_unique<broker_context>(*ring_, *logs_, *topics_, identity);
+    // "durable" flushes every batch (the default); "cached" never flushes, so acks=-1 waits
+    // there only for the write.
+    ASSERT_TRUE(broker_->create_topic("durable", 1, {}).ok());
+    const std::string never = std::to_string(std::numeric_limits<std::int64_t>::max());
+    ASSERT_TRUE(
+        broker_->create_topic("cached", 1, {{"flush.messages", never}, {"flush.ms", never}}).ok());
+  }
+
+  void TearDown() override {
+    faulty_->release_syncs();
+    broker_->stop();
+    ring_->run_until([&] { return broker_->idle(); });
+    broker_.reset();
+    topics_.reset();
+    EXPECT_TRUE(logs_->shutdown().ok());
+    logs_.reset();
+    conn_->close();
+    for (int i = 0; i < 500 && !owner_.finished; ++i) ring_->run_once(10ms);
+    EXPECT_TRUE(owner_.finished);
+    conn_.reset();
+    ::close(peer_fd_);
+    ring_->run_until([&] { return ring_->in_flight() == 0; });
+  }
+
+  // One reactor turn as the server runs it.
+  void turn(std::chrono::milliseconds wait) {
+    ring_->run_once(wait);
+    broker_->after_reactor_turn();
+  }
+
+  // Sends a produce of one batch to each named topic's partition 0.
+  void produce(std::int16_t acks, std::int32_t timeout_ms, const std::vector<std::string>& names) {
+    batches_.clear();
+    for (std::size_t i = 0; i < names.size(); ++i) batches_.push_back(test::make_batch(2, "b"));
+    ProduceRequest request;
+    request.transactional_id = std::nullopt;
+    request.acks = acks;
+    request.timeout_ms = timeout_ms;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      auto& topic = request.topic_data.emplace_back();
+      topic.name = names[i];
+      auto& partition = topic.partition_data.emplace_back();
+      partition.index = 0;
+      partition.records = protocol::bytes_view(batches_[i].bytes);
+    }
+    protocol::writer out;
+    request.encode(out, produce_version);
+    ASSERT_TRUE(out.ok());
+    const std::vector<std::byte> body(out.bytes().begin(), out.bytes().end());
+    protocol::reader in(body);
+    request_context ctx{
+        *broker_, *conn_, {ProduceRequest::api_key, produce_version, ++correlation_id_}, "t"};
+    ASSERT_EQ(handle_produce(ctx, in), handler_status::done);
+  }
+
+  // Bytes that arrived on the peer's end so far.
+  std::size_t take_bytes() {
+    std::size_t total = 0;
+    for (int i = 0; i < 1000; ++i) {
+      std::byte chunk[65536];
+      const ssize_t got = ::recv(peer_fd_, chunk, sizeof chunk, MSG_DONTWAIT);
+      if (got <= 0) break;
+      received_.insert(received_.end(), chunk, chunk + got);
+      total += static_cast<std::size_t>(got);
+    }
+    return total;
+  }
+
+  // The next whole frame, if one has arrived; consumed from `received_`.
+  std::optional<std::vector<std::byte>> next_frame() {
+    take_bytes();
+    if (received_.size() < 4) return std::nullopt;
+    const std::size_t size = (std::to_integer<std::size_t>(received_[0]) << 24) |
+                             (std::to_integer<std::size_t>(received_[1]) << 16) |
+                             (std::to_integer<std::size_t>(received_[2]) << 8) |
+                             std::to_integer<std::size_t>(received_[3]);
+    if (received_.size() < size + 4) return std::nullopt;
+    std::vector<std::byte> frame(received_.begin() + 4, received_.begin() + 4 + size);
+    received_.erase(received_.begin(), received_.begin() + 4 + size);
+    return frame;
+  }
+
+  // Runs the reactor until a response arrives (or `limit` passes), and decodes it.
+  std::optional<ProduceResponse> await_response(std::chrono::milliseconds limit) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < until) {
+      if (auto frame = next_frame()) {
+        frames_.push_back(std::move(*frame));
+        protocol::reader reply(frames_.back());
+        protocol::ResponseHeader header;
+        header.decode(reply,
+                      *protocol::response_header_version(ProduceRequest::api_key, produce_version));
+        EXPECT_EQ(header.correlation_id, correlation_id_);
+        ProduceResponse response;
+        response.decode(reply, produce_version);
+        EXPECT_TRUE(reply.ok()) << reply.error_detail();
+        EXPECT_EQ(reply.remaining(), 0u);
+        return response;
+      }
+      turn(1ms);
+    }
+    return std::nullopt;
+  }
+
+  // Runs the reactor until the durable topic's log has nothing queued or in flight.
+  void drain_logs() {
+    for (const char* name : {"durable", "cached"}) {
+      partition_state* state = broker_->partition(name, 0);
+      ASSERT_NE(state, nullptr);
+      ASSERT_TRUE(ring_->run_until([&] {
+        broker_->after_reactor_turn();
+        return state->log().idle();
+      }));
+    }
+    for (int i = 0; i < 5; ++i) turn(1ms);
+  }
+
+  static const ProduceResponse::PartitionProduceResponse& partition_of(
+      const ProduceResponse& response, std::string_view topic) {
+    for (const auto& t : response.responses) {
+      if (t.name == topic) return t.partition_responses.at(0);
+    }
+    ADD_FAILURE() << "no response for " << topic;
+    return response.responses.at(0).partition_responses.at(0);
+  }
+
+  temp_dir dir_;
+  std::unique_ptr<reactor> ring_;
+  std::unique_ptr<uring_disk> disk_;
+  std::unique_ptr<faulty_disk> faulty_;
+  std::unique_ptr<buffer_ring> buffers_;
+  finished_flag owner_;
+  net_metrics metrics_;
+  std::unique_ptr<connection> conn_;
+  int peer_fd_ = -1;
+  std::unique_ptr<log_manager> logs_;
+  std::unique_ptr<topic_registry> topics_;
+  std::unique_ptr<broker_context> broker_;
+  std::int32_t correlation_id_ = 0;
+  std::vector<test::owned_batch> batches_;
+  std::vector<std::byte> received_;
+  std::deque<std::vector<std::byte>> frames_;
+};
+
+TEST_F(ProduceTimeoutTest, UnflushedPartitionsTimeOutAtTheDeadlineAndLateFlushesSendNothing) {
+  faulty_->hold_syncs();
+  const auto start = std::chrono::steady_clock::now();
+  produce(-1, 100, {"durable", "cached"});
+  auto response = await_response(5s);
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(response.has_value()) << "no response after the deadline";
+  EXPECT_GE(elapsed, 100ms) << "answered before the deadline";
+  EXPECT_LT(elapsed, 2s);
+  ASSERT_GE(faulty_->held_syncs(), 1u) << "the durable batch was never synced: test is moot";
+  // The batch that needed the held sync timed out; the one only written is answered as
+  // usual. Both were appended at offset 0, and Kafka keeps that offset in the answer.
+  EXPECT_EQ(partition_of(*response, "durable").error_code, request_timed_out);
+  EXPECT_EQ(partition_of(*response, "durable").base_offset, 0);
+  EXPECT_EQ(partition_of(*response, "cached").error_code, no_error);
+  EXPECT_EQ(partition_of(*response, "cached").base_offset, 0);
+  EXPECT_EQ(broker_->fetches().parked(), 0u);
+
+  // The flush completes late: its waiter must answer nothing more.
+  faulty_->release_syncs();
+  drain_logs();
+  EXPECT_EQ(broker_->partition("durable", 0)->log().flushed_end(), offset(2));
+  for (int i = 0; i < 20; ++i) turn(5ms);
+  EXPECT_EQ(take_bytes(), 0u) << "something was sent after the timed-out answer";
+  EXPECT_TRUE(received_.empty());
+
+  // With syncs flowing the next request is answered normally, well before its deadline.
+  produce(-1, 100, {"durable"});
+  response = await_response(5s);
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(partition_of(*response, "durable").error_code, no_error);
+  EXPECT_EQ(partition_of(*response, "durable").base_offset, 2);
+  for (int i = 0; i < 30; ++i) turn(5ms);  // past where its deadline was
+  EXPECT_EQ(take_bytes(), 0u) << "the deadline of an answered request fired";
+}
+
+TEST_F(ProduceTimeoutTest, AnAnsweredRequestLeavesTheDeadlineQueueAtOnce) {
+  produce(-1, 60000, {"durable"});
+  auto response = await_response(5s);
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(partition_of(*response, "durable").error_code, no_error);
+  turn(1ms);
+  // Otherwise every request would hold a queue slot for its whole timeout.
+  EXPECT_EQ(broker_->fetches().parked(), 0u);
+}
+
+TEST_F(ProduceTimeoutTest, ZeroTimeoutWaitsForTheFlushLikeASingleKafkaBroker) {
+  faulty_->hold_syncs();
+  produce(-1, 0, {"durable", "cached"});
+  // No deadline: a single Kafka broker answers timeout 0 with success, so Sluice waits
+  // for its (group-committed) flush rather than failing the request.
+  EXPECT_EQ(broker_->fetches().parked(), 0u);
+  for (int i = 0; i < 30; ++i) turn(5ms);
+  EXPECT_EQ(take_bytes(), 0u) << "answered before the flush";
+  faulty_->release_syncs();
+  auto response = await_response(5s);
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(partition_of(*response, "durable").error_code, no_error);
+  EXPECT_EQ(partition_of(*response, "cached").error_code, no_error);
+
+  // acks=1 has no deadline (Kafka answers it after the local append): timeout 0 is fine.
+  produce(1, 0, {"durable"});
+  response = await_response(5s);
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(partition_of(*response, "durable").error_code, no_error);
+  EXPECT_EQ(partition_of(*response, "durable").base_offset, 2);
+}
+
+TEST_F(ProduceTimeoutTest, NegativeTimeoutWaitsForTheFlush) {
+  faulty_->hold_syncs();
+  produce(-1, -1, {"durable"});
+  for (int i = 0; i < 30; ++i) turn(5ms);
+  EXPECT_EQ(take_bytes(), 0u) << "answered before the flush";
+  faulty_->release_syncs();
+  auto response = await_response(5s);
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(partition_of(*response, "durable").error_code, no_error);
+}
+
+TEST_F(ProduceTimeoutTest, StoppingTheBrokerLetsAParkedProduceWaitForItsFlush) {
+  faulty_->hold_syncs();
+  produce(-1, 60000, {"durable"});
+  EXPECT_EQ(broker_->fetches().parked(), 1u);
+  // The broker stops (the server then drains connections while the logs flush): the
+  // request leaves the deadline queue but is not timed out before its deadline.
+  broker_->stop();
+  EXPECT_EQ(broker_->fetches().parked(), 0u);
+  for (int i = 0; i < 10; ++i) turn(5ms);
+  EXPECT_EQ(take_bytes(), 0u) << "answered at stop, before the flush and the deadline";
+  faulty_->release_syncs();
+  auto response = await_response(5s);
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(partition_of(*response, "durable").error_code, no_error);
 }
 
 }  // namespace

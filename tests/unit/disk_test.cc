@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -214,6 +215,39 @@ TEST_F(FaultyDiskTest, InjectedSyncFailure) {
   EXPECT_EQ(ok.results[0], 0);
   EXPECT_EQ(faulty_->syncs(), 2u);
   EXPECT_EQ(faulty_->writes(), 0u);
+}
+
+TEST_F(FaultyDiskTest, HeldSyncsCompleteOnlyAfterRelease) {
+  faulty_->hold_syncs();
+  recorder first, second;
+  faulty_->sync(file_.fd(), &first);
+  faulty_->sync(file_.fd(), &second);
+  EXPECT_EQ(faulty_->held_syncs(), 2u);
+  EXPECT_EQ(reactor_->in_flight(), 0u) << "a held sync must not reach the ring";
+  // Writes still flow while syncs are held.
+  const std::string a = "written";
+  iovec buffers[] = {as_iovec(a)};
+  recorder wrote;
+  faulty_->write(file_.fd(), file_pos(0), buffers, &wrote);
+  ASSERT_TRUE(run_until_done(wrote));
+  for (int turn = 0; turn < 5; ++turn) reactor_->run_once(std::chrono::milliseconds(10));
+  EXPECT_FALSE(first.done());
+  EXPECT_FALSE(second.done());
+
+  faulty_->release_syncs();
+  EXPECT_EQ(faulty_->held_syncs(), 0u);
+  EXPECT_FALSE(first.done()) << "a released sync completes through the reactor";
+  ASSERT_TRUE(reactor_->run_until([&] { return first.done() && second.done(); }));
+  EXPECT_EQ(first.results, std::vector<int>{0});
+  EXPECT_EQ(second.results, std::vector<int>{0});
+
+  // Released means no longer holding: the next sync goes straight through.
+  recorder after;
+  faulty_->sync(file_.fd(), &after);
+  EXPECT_EQ(faulty_->held_syncs(), 0u);
+  ASSERT_TRUE(run_until_done(after));
+  EXPECT_EQ(after.results, std::vector<int>{0});
+  EXPECT_EQ(faulty_->syncs(), 3u);
 }
 
 TEST_F(FaultyDiskTest, ShortWriteWritesExactlyTheFirstBytes) {

@@ -126,9 +126,13 @@ TEST_P(PartitionLogModelTest, RandomOperationsMatchTheModel) {
       bool any_expected = i < model_.batches.size() || returned > 0;
       bool expected_written = model_.first_at_or_after(start) < model_.batches.size() &&
                               model_.batches[model_.first_at_or_after(start)].last < written;
-      if (expected_written) ASSERT_GT(returned, 0u) << "a readable batch was not returned";
+      if (expected_written) {
+        ASSERT_GT(returned, 0u) << "a readable batch was not returned";
+      }
       (void)any_expected;
-      if (returned > 1) ASSERT_LE(r->bytes.size(), bytes_max);
+      if (returned > 1) {
+        ASSERT_LE(r->bytes.size(), bytes_max);
+      }
       ASSERT_EQ(r->next_offset, returned ? model_.batches[i - 1].last + 1 : start);
     } else if (op < 80) {  // roll
       ++counts[2];
@@ -184,7 +188,9 @@ TEST_P(PartitionLogModelTest, RandomOperationsMatchTheModel) {
       ++counts[7];
       drain_all();
       bool clean = pick(0, 1) == 0;
-      if (clean) ASSERT_TRUE(log_->close().ok());
+      if (clean) {
+        ASSERT_TRUE(log_->close().ok());
+      }
       offset recovery_point(pick(0, log_->flushed_end().value()));
       log_.reset();
       open(clean, recovery_point);
