@@ -151,6 +151,24 @@ class produce_deadline final : public delayed_fetch {
 };
 
 // One partition's append; returns the error for the response, or none after queueing.
+// The index of the first record of `batch` that does not parse, for the record_errors of
+// Produce v8+ (Kafka names the records LogValidator refused); nullopt when the batch is
+// at fault as a whole (its framing, count or compression) rather than one record.
+std::optional<std::int32_t> first_bad_record(const batch_header& header,
+                                             std::span<const std::byte> batch) {
+  constexpr std::size_t decompressed_bytes_max = 64 * 1024 * 1024;
+  std::vector<std::byte> scratch;
+  auto records = batch_records(header, batch, scratch, decompressed_bytes_max);
+  if (!records) return std::nullopt;
+  std::int32_t parsed = 0;
+  auto walked = for_each_record(header, *records, [&](const record_view&) {
+    ++parsed;
+    return true;
+  });
+  if (walked || parsed >= header.records_count) return std::nullopt;
+  return parsed;
+}
+
 error_code append_partition(request_context& ctx, std::int16_t acks, std::string_view topic,
                             const protocol::ProduceRequest::PartitionProduceData& data,
                             const std::shared_ptr<produce_request>& request,
@@ -208,6 +226,13 @@ error_code append_partition(request_context& ctx, std::int16_t acks, std::string
   if (!appended) {
     request->batches.pop_back();
     out.error_message = appended.failure().detail();
+    if (appended.code() == errc::invalid_batch && header) {
+      if (auto index = first_bad_record(*header, records)) {
+        auto& record_error = out.record_errors.emplace_back();
+        record_error.batch_index = *index;
+        record_error.batch_index_error_message = appended.failure().detail();
+      }
+    }
     error_code code = protocol::to_error_code(appended.code());
     if (code == error_code::kafka_storage_error) {
       SLUICE_LOG(warn, "kafka", "{}: produce to {}-{} failed: {}; check the disk", ctx.peer(),

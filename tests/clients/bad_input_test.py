@@ -159,8 +159,9 @@ def produce_v3_body(topic, partition, records, acks=-1, timeout_ms=10000):
             + struct.pack(">i", len(records)) + records)
 
 
-def produce_v3(correlation_id, topic, partition, records):
-    return frame(header_v1(PRODUCE, 3, correlation_id)
+def produce_v3(correlation_id, topic, partition, records, version=3):
+    # v3 to v8 share one request layout (v9 turns flexible).
+    return frame(header_v1(PRODUCE, version, correlation_id)
                  + produce_v3_body(topic, partition, records))
 
 
@@ -271,6 +272,24 @@ def decode_produce_v3(body):
             out[(topic, partition)] = (error, base_offset)
     r.take(">i")  # throttle_time_ms
     assert r.done(), "trailing bytes in Produce v3 response"
+    return out
+
+
+def decode_produce_v8(body):
+    """{(topic, partition): (error_code, base_offset, [(batch_index, message)], message)}"""
+    r = Reader(body)
+    out = {}
+    for _ in range(r.take(">i")):
+        topic = r.string()
+        for _ in range(r.take(">i")):
+            partition, error, base_offset, _append_time, _start = r.take(">ihqqq")
+            record_errors = []
+            for _ in range(r.take(">i")):
+                index = r.take(">i")
+                record_errors.append((index, r.string()))
+            out[(topic, partition)] = (error, base_offset, record_errors, r.string())
+    r.take(">i")  # throttle_time_ms
+    assert r.done(), "trailing bytes in Produce v8 response"
     return out
 
 
@@ -473,6 +492,35 @@ class BadInputTest(unittest.TestCase):
         # last_offset_delta stays 2; the count says 2: Kafka's LogValidator refuses it.
         struct.pack_into(">i", batch, RECORDS_COUNT_POS, 2)
         self.assert_refused(fix_crc(batch), INVALID_RECORD)
+
+    def test_malformed_record_gets_a_record_level_error(self):
+        # Record 2 of 4 says its key is longer than the record: the batch's CRC is right
+        # (fixed after the damage), so only walking the records finds it.
+        values = [b"zero", b"one", b"two", b"three"]
+        records = [encode_record(i, None, v) for i, v in enumerate(values)]
+        broken = bytearray(records[2])
+        # Layout: length varint (1 byte), attributes, timestamp delta, offset delta, key
+        # length. Claim a 60-byte key in a record far shorter than that.
+        broken[4] = varint(60)[0]
+        records[2] = bytes(broken)
+        body = b"".join(records)
+        timestamp_ms = int(time.time() * 1000)
+        after_crc = struct.pack(">hiqqqhii", 0, len(values) - 1, timestamp_ms, timestamp_ms,
+                                -1, -1, -1, len(values)) + body
+        after_length = struct.pack(">ibI", 0, 2, 0) + after_crc
+        batch = fix_crc(struct.pack(">qi", 0, len(after_length)) + after_length)
+        error_before, end_before = self.log_end_offset()
+        self.assertEqual(error_before, NONE)
+        with self.connect() as sock:
+            cid = self.next_id()
+            sock.sendall(produce_v3(cid, TOPIC, 0, batch, version=8))
+            answer = decode_produce_v8(read_response(sock, cid))
+        error, _, record_errors, _ = answer[(TOPIC, 0)]
+        self.assertEqual(error, INVALID_RECORD)
+        self.assertEqual([index for index, _ in record_errors], [2],
+                         "record_errors should name record 2: %r" % (record_errors,))
+        self.assertEqual(self.log_end_offset(), (NONE, end_before), "something was appended")
+        self.assert_serving()
 
     def test_magic_1_batch_is_invalid_record(self):
         # Kafka's ProduceRequest.validateRecords: Produce v3+ "are only allowed to contain
