@@ -20,15 +20,6 @@ using protocol::error_code;
 using Request = protocol::CreatePartitionsRequest;
 using Response = protocol::CreatePartitionsResponse;
 
-// Strings the response points at must outlive encoding: kept here for one request.
-struct message_arena {
-  std::vector<std::unique_ptr<std::string>> strings;
-  std::string_view keep(std::string text) {
-    strings.push_back(std::make_unique<std::string>(std::move(text)));
-    return *strings.back();
-  }
-};
-
 struct refusal {
   error_code code = error_code::none;
   std::string message;

@@ -15,15 +15,6 @@ using protocol::error_code;
 using Request = protocol::CreateTopicsRequest;
 using Response = protocol::CreateTopicsResponse;
 
-// Strings the response points at must outlive encoding: kept here for one request.
-struct message_arena {
-  std::vector<std::unique_ptr<std::string>> strings;
-  std::string_view keep(std::string text) {
-    strings.push_back(std::make_unique<std::string>(std::move(text)));
-    return *strings.back();
-  }
-};
-
 }  // namespace
 
 handler_status handle_create_topics(request_context& ctx, protocol::reader& body) {

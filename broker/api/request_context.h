@@ -10,7 +10,9 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -23,6 +25,17 @@
 #include "net/protocol/writer.h"
 
 namespace sluice {
+
+// Strings a response points at (generated messages hold string_views) that the handler
+// makes up itself, such as formatted error messages: kept alive until the response is
+// encoded. One per request.
+struct message_arena {
+  std::vector<std::unique_ptr<std::string>> strings;
+  std::string_view keep(std::string text) {
+    strings.push_back(std::make_unique<std::string>(std::move(text)));
+    return *strings.back();
+  }
+};
 
 // What a response needs to know about its request, small enough to copy into a
 // request that answers later.
