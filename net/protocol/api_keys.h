@@ -20,15 +20,30 @@ enum class api_key : std::int16_t {
   fetch = 1,
   list_offsets = 2,
   metadata = 3,
+  offset_commit = 8,
+  offset_fetch = 9,
+  find_coordinator = 10,
+  join_group = 11,
+  heartbeat = 12,
+  leave_group = 13,
+  sync_group = 14,
+  describe_groups = 15,
+  list_groups = 16,
   api_versions = 18,
   create_topics = 19,
   delete_topics = 20,
   init_producer_id = 22,
   describe_configs = 32,
   create_partitions = 37,
+  delete_groups = 42,
   incremental_alter_configs = 44,
+  offset_delete = 47,
   describe_cluster = 60,
 };
+
+// The first_flexible_version of an API none of whose versions is flexible (OffsetDelete);
+// the same value as the generated messages' first_flexible_version in that case.
+inline constexpr std::int16_t no_flexible_version = -1;
 
 struct api_support {
   api_key key;
@@ -38,6 +53,7 @@ struct api_support {
   std::int16_t min_version;
   std::int16_t max_version;
   // The first version with flexible (compact, tagged) encoding: a protocol fact.
+  // no_flexible_version when the API has none.
   std::int16_t first_flexible_version;
 };
 
@@ -46,18 +62,29 @@ struct api_support {
 // Produce v0-v2 and Fetch v0-v3 are left out: they carry message format v0/v1 (magic 0
 // and 1), which the engine does not store and which Kafka 4 no longer serves either.
 // Every other API is supported over the whole range its schema defines.
-inline constexpr std::array<api_support, 12> supported_versions = {{
+inline constexpr std::array<api_support, 23> supported_versions = {{
     {api_key::produce, "Produce", 3, 11, 9},
     {api_key::fetch, "Fetch", 4, 17, 12},
     {api_key::list_offsets, "ListOffsets", 0, 10, 6},
     {api_key::metadata, "Metadata", 0, 12, 9},
+    {api_key::offset_commit, "OffsetCommit", 0, 9, 8},
+    {api_key::offset_fetch, "OffsetFetch", 0, 9, 6},
+    {api_key::find_coordinator, "FindCoordinator", 0, 6, 3},
+    {api_key::join_group, "JoinGroup", 0, 9, 6},
+    {api_key::heartbeat, "Heartbeat", 0, 4, 4},
+    {api_key::leave_group, "LeaveGroup", 0, 5, 4},
+    {api_key::sync_group, "SyncGroup", 0, 5, 4},
+    {api_key::describe_groups, "DescribeGroups", 0, 5, 5},
+    {api_key::list_groups, "ListGroups", 0, 5, 3},
     {api_key::api_versions, "ApiVersions", 0, 4, 3},
     {api_key::create_topics, "CreateTopics", 0, 7, 5},
     {api_key::delete_topics, "DeleteTopics", 0, 6, 4},
     {api_key::init_producer_id, "InitProducerId", 0, 5, 2},
     {api_key::describe_configs, "DescribeConfigs", 0, 4, 4},
     {api_key::create_partitions, "CreatePartitions", 0, 3, 2},
+    {api_key::delete_groups, "DeleteGroups", 0, 2, 2},
     {api_key::incremental_alter_configs, "IncrementalAlterConfigs", 0, 1, 1},
+    {api_key::offset_delete, "OffsetDelete", 0, 0, no_flexible_version},
     {api_key::describe_cluster, "DescribeCluster", 0, 1, 0},
 }};
 
@@ -78,7 +105,7 @@ constexpr bool is_supported(std::int16_t key, std::int16_t version) noexcept {
 // maximum count as flexible when the API has flexible versions at all, as in Kafka: that
 // is what lets a broker parse the header of a too-new request and answer it.
 constexpr bool is_flexible(const api_support& row, std::int16_t version) noexcept {
-  return version >= row.first_flexible_version;
+  return row.first_flexible_version != no_flexible_version && version >= row.first_flexible_version;
 }
 
 // The request header version for a request of API `key` at `version`: 2 for flexible

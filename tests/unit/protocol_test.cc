@@ -329,6 +329,7 @@ void for_each_message(Visit&& visit) {
   }
   visit(std::type_identity<RequestHeader>{});
   visit(std::type_identity<ResponseHeader>{});
+  visit_data_types(visit);
 }
 
 TEST(ProtocolMessages, EveryMessageRoundTripsAtEveryVersion) {
@@ -339,9 +340,17 @@ TEST(ProtocolMessages, EveryMessageRoundTripsAtEveryVersion) {
       ++checked;
     });
   });
-  // 12 APIs over their full version ranges, requests and responses, and the 5 header
-  // versions: a change to the count means a message or version went missing.
-  EXPECT_EQ(checked, 2 * (5 + 13 + 12 + 18 + 11 + 6 + 8 + 7 + 4 + 5 + 2 + 2) + 3 + 2);
+  // 23 APIs over their full version ranges, requests and responses, the 5 header
+  // versions and the data messages (consumer protocol, __consumer_offsets records): a
+  // change to the count means a message or version went missing.
+  constexpr int first_apis = 5 + 13 + 12 + 18 + 11 + 6 + 8 + 7 + 4 + 5 + 2 + 2;
+  // OffsetCommit, OffsetFetch, FindCoordinator, JoinGroup, Heartbeat, LeaveGroup,
+  // SyncGroup, DescribeGroups, ListGroups, DeleteGroups, OffsetDelete.
+  constexpr int group_apis = 10 + 10 + 7 + 10 + 5 + 6 + 6 + 6 + 6 + 3 + 1;
+  // ConsumerProtocolSubscription, ConsumerProtocolAssignment, OffsetCommitKey,
+  // OffsetCommitValue, GroupMetadataKey, GroupMetadataValue.
+  constexpr int data_messages = 4 + 4 + 2 + 5 + 1 + 5;
+  EXPECT_EQ(checked, 2 * (first_apis + group_apis) + 3 + 2 + data_messages);
 }
 
 TEST(ProtocolMessages, FieldsAbsentFromAVersionAreNotWritten) {
@@ -596,6 +605,178 @@ TEST(ProtocolBytes, CompactOrClassicFollowsTheVersion) {
   EXPECT_EQ(encode(request, 9), v9);
 }
 
+// The request header v1 of a classic request: int16 key and version, int32 correlation
+// id, int16-length client id, no tagged fields.
+void append_request_header_v1(std::vector<std::byte>& out, int api, int version, int correlation_id,
+                              std::string_view client_id) {
+  append(out, {0, api, 0, version});
+  append(out, {(correlation_id >> 24) & 0xff, (correlation_id >> 16) & 0xff,
+               (correlation_id >> 8) & 0xff, correlation_id & 0xff});
+  append(out, {0, static_cast<int>(client_id.size())});
+  append_text(out, client_id);
+}
+
+// FindCoordinator v0 (API key 10), as a consumer sends it before joining its group:
+// header v1, then only Key as a classic string (KeyType arrives in v1, CoordinatorKeys in
+// v4, so neither is written whatever its value).
+TEST(ProtocolBytes, FindCoordinatorV0Request) {
+  std::vector<std::byte> expected;
+  append_request_header_v1(expected, 10, 0, 9, "cli");
+  append(expected, {0x00, 0x06});   // Key: int16 length 6,
+  append_text(expected, "group1");  // then its bytes.
+
+  RequestHeader header;
+  header.request_api_key = 10;
+  header.request_api_version = 0;
+  header.correlation_id = 9;
+  header.client_id = "cli";
+  FindCoordinatorRequest request;
+  request.key = "group1";
+  request.key_type = 1;                     // Absent from v0: not written.
+  request.coordinator_keys.push_back("x");  // Absent from v0: not written.
+  writer out;
+  ASSERT_EQ(request_header_version(10, 0), 1);
+  header.encode(out, 1);
+  request.encode(out, 0);
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(std::vector<std::byte>(out.bytes().begin(), out.bytes().end()), expected);
+
+  reader in(expected);
+  RequestHeader decoded_header;
+  decoded_header.decode(in, 1);
+  FindCoordinatorRequest decoded;
+  decoded.decode(in, 0);
+  ASSERT_TRUE(in.ok());
+  EXPECT_EQ(in.remaining(), 0u);
+  EXPECT_EQ(decoded_header.request_api_key, 10);
+  EXPECT_EQ(decoded_header.correlation_id, 9);
+  EXPECT_EQ(decoded.key, "group1");
+  EXPECT_EQ(decoded.key_type, 0);  // The default of a field v0 lacks.
+  EXPECT_TRUE(decoded.coordinator_keys.empty());
+}
+
+// JoinGroup v5 response (classic: flexible from v6) to the leader, with two members.
+// Fields present at v5, in schema order: ThrottleTimeMs (2+), ErrorCode, GenerationId,
+// ProtocolName (a plain string: nullable only from v7), Leader, MemberId, Members; each
+// member: MemberId, GroupInstanceId (5+, nullable), Metadata (int32-length bytes).
+// ProtocolType (7+) and SkipAssignment (9+) are absent.
+TEST(ProtocolBytes, JoinGroupV5ResponseWithTwoMembers) {
+  const auto metadata = bytes_of({0x01, 0x02});
+  std::vector<std::byte> expected;
+  append(expected, {0, 0, 0, 0});              // ThrottleTimeMs 0.
+  append(expected, {0, 0});                    // ErrorCode 0.
+  append(expected, {0, 0, 0, 3});              // GenerationId 3.
+  append(expected, {0, 5});                    // ProtocolName: int16 length 5,
+  append_text(expected, "range");              //   "range".
+  append(expected, {0, 2, 'm', '1'});          // Leader "m1".
+  append(expected, {0, 2, 'm', '1'});          // MemberId "m1" (the leader itself).
+  append(expected, {0, 0, 0, 2});              // Members: int32 count 2.
+  append(expected, {0, 2, 'm', '1'});          //   MemberId "m1",
+  append(expected, {0xff, 0xff});              //   GroupInstanceId null (int16 -1),
+  append(expected, {0, 0, 0, 2, 0x01, 0x02});  //   Metadata: int32 length 2, 01 02.
+  append(expected, {0, 2, 'm', '2'});          //   MemberId "m2",
+  append(expected, {0, 2, 'i', '2'});          //   GroupInstanceId "i2",
+  append(expected, {0, 0, 0, 0});              //   Metadata: empty.
+
+  JoinGroupResponse response;
+  response.generation_id = 3;
+  response.protocol_type = "consumer";  // Absent from v5: not written.
+  response.protocol_name = "range";
+  response.leader = "m1";
+  response.skip_assignment = true;  // Absent from v5: not written.
+  response.member_id = "m1";
+  auto& first = response.members.emplace_back();
+  first.member_id = "m1";
+  first.metadata = bytes_view(metadata);
+  auto& second = response.members.emplace_back();
+  second.member_id = "m2";
+  second.group_instance_id = "i2";
+  EXPECT_EQ(encode(response, 5), expected);
+
+  reader in(expected);
+  JoinGroupResponse decoded;
+  decoded.decode(in, 5);
+  ASSERT_TRUE(in.ok()) << in.error_detail();
+  EXPECT_EQ(in.remaining(), 0u);
+  ASSERT_EQ(decoded.members.size(), 2u);
+  EXPECT_FALSE(decoded.members[0].group_instance_id.has_value());
+  EXPECT_EQ(decoded.members[1].group_instance_id, "i2");
+  ASSERT_EQ(decoded.members[0].metadata.size(), 2u);
+  EXPECT_EQ(decoded.members[0].metadata[1], std::byte{0x02});
+  EXPECT_EQ(decoded.protocol_name, "range");
+  EXPECT_FALSE(decoded.protocol_type.has_value());  // v5 lacks it: its default, null.
+  EXPECT_FALSE(decoded.skip_assignment);
+}
+
+// OffsetCommitValue v3, the value of an offset-commit record in __consumer_offsets.
+// v3 is classic (flexible from v4) and has, in order: offset int64, leaderEpoch int32
+// (3+), metadata string (int16 length), commitTimestamp int64; expireTimestamp exists in
+// v1 only. The int16 version in front is the record's, written by the caller, not by the
+// struct. 1700000000000 = 0x0000018bcfe56800 (395 * 2^32 + 0xcfe56800).
+TEST(ProtocolBytes, OffsetCommitValueV3) {
+  std::vector<std::byte> expected;
+  append(expected, {0, 3});                     // Record value version 3 (caller's).
+  append(expected, {0, 0, 0, 0, 0, 0, 0, 42});  // offset 42.
+  append(expected, {0, 0, 0, 5});               // leaderEpoch 5.
+  append(expected, {0, 1, 'm'});                // metadata "m".
+  append(expected, {0, 0, 0x01, 0x8b, 0xcf, 0xe5, 0x68, 0x00});  // commitTimestamp.
+
+  OffsetCommitValue value;
+  value.offset = 42;
+  value.leader_epoch = 5;
+  value.metadata = "m";
+  value.commit_timestamp = 1700000000000;
+  value.expire_timestamp = 1800000000000;  // v1 only: not written at v3.
+  writer out;
+  out.write_int16(3);
+  value.encode(out, 3);
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(std::vector<std::byte>(out.bytes().begin(), out.bytes().end()), expected);
+
+  reader in(expected);
+  const std::int16_t version = in.read_int16();
+  OffsetCommitValue decoded;
+  decoded.decode(in, version);
+  ASSERT_TRUE(in.ok());
+  EXPECT_EQ(in.remaining(), 0u);
+  EXPECT_EQ(decoded.offset, 42);
+  EXPECT_EQ(decoded.leader_epoch, 5);
+  EXPECT_EQ(decoded.metadata, "m");
+  EXPECT_EQ(decoded.commit_timestamp, 1700000000000);
+  EXPECT_EQ(decoded.expire_timestamp, -1);  // v3 lacks it: its default.
+
+  // v4 is flexible: the same fields with a compact string (length 1 + 1), then an empty
+  // tagged-field section.
+  std::vector<std::byte> v4;
+  append(v4, {0, 0, 0, 0, 0, 0, 0, 42, 0, 0, 0, 5, 0x02, 'm'});
+  append(v4, {0, 0, 0x01, 0x8b, 0xcf, 0xe5, 0x68, 0x00, 0x00});
+  EXPECT_EQ(encode(value, 4), v4);
+}
+
+// ConsumerProtocolSubscription v0, what a consumer puts in JoinGroup's protocol metadata
+// after the int16 version: Topics (int32 count, int16-length strings), then UserData
+// (int32-length bytes, -1 for null). Never flexible, whatever the version.
+TEST(ProtocolBytes, ConsumerProtocolSubscriptionV0AndV3) {
+  ConsumerProtocolSubscription subscription;
+  subscription.topics = {"t", "uv"};
+  subscription.generation_id = 7;  // v2+.
+  subscription.rack_id = "r";      // v3+.
+  const auto v0 = bytes_of({0, 0, 0, 2, 0, 1, 't', 0, 2, 'u', 'v', 0xff, 0xff, 0xff, 0xff});
+  EXPECT_EQ(encode(subscription, 0), v0);
+  // v3 adds OwnedPartitions (here an empty array), GenerationId and RackId, classic.
+  std::vector<std::byte> v3 = v0;
+  append(v3, {0, 0, 0, 0});  // OwnedPartitions: int32 count 0.
+  append(v3, {0, 0, 0, 7});  // GenerationId 7.
+  append(v3, {0, 1, 'r'});   // RackId "r".
+  EXPECT_EQ(encode(subscription, 3), v3);
+
+  reader in(v3);
+  ConsumerProtocolSubscription decoded;
+  decoded.decode(in, 3);
+  ASSERT_TRUE(in.ok());
+  EXPECT_TRUE(decoded == subscription);
+}
+
 // ---------------------------------------------------------------------------------------
 // Malformed input
 
@@ -735,12 +916,21 @@ TEST(ProtocolApiKeys, HeaderVersionsFollowFlexibility) {
   EXPECT_EQ(response_header_version(60, 0), 1);
   // A version newer than any known still gets the flexible header.
   EXPECT_EQ(request_header_version(18, 99), 2);
+  // OffsetDelete has no flexible version at all, not even a too-new one.
+  EXPECT_EQ(request_header_version(47, 0), 1);
+  EXPECT_EQ(response_header_version(47, 0), 0);
+  EXPECT_EQ(request_header_version(47, 99), 1);
+  // JoinGroup is flexible from v6.
+  EXPECT_EQ(request_header_version(11, 5), 1);
+  EXPECT_EQ(request_header_version(11, 6), 2);
+  EXPECT_EQ(response_header_version(11, 6), 1);
   // Unknown APIs.
   EXPECT_FALSE(request_header_version(9999, 0).has_value());
   EXPECT_FALSE(response_header_version(-1, 0).has_value());
   EXPECT_TRUE(is_supported(0, 3));
   EXPECT_FALSE(is_supported(0, 2));
   EXPECT_EQ(api_name(api_key::incremental_alter_configs), "IncrementalAlterConfigs");
+  EXPECT_EQ(api_name(api_key::find_coordinator), "FindCoordinator");
 }
 
 TEST(ProtocolErrorCodes, NumbersAreKafkas) {

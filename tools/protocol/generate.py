@@ -230,16 +230,21 @@ def parse_message_line(words, where, source):
     if len(words) < 3:
         raise SchemaError(f"{where}: expected 'message NAME KIND ...'")
     name, kind = words[1], words[2]
-    if kind not in ("request", "response", "header"):
-        raise SchemaError(f"{where}: kind must be request, response or header")
+    # A `data` message is a versioned structure that travels inside other bytes (a
+    # JoinGroup protocol's metadata, a record of __consumer_offsets): no API key, no
+    # header, its version known from the context. It encodes like a request.
+    if kind not in ("request", "response", "header", "data"):
+        raise SchemaError(f"{where}: kind must be request, response, header or data")
     attributes = parse_attributes(words[3:], where, {"key", "valid", "flexible"})
     if "valid" not in attributes or "flexible" not in attributes:
         raise SchemaError(f"{where}: 'valid' and 'flexible' are required")
     api_key = None
-    if kind != "header":
+    if kind in ("request", "response"):
         if "key" not in attributes:
             raise SchemaError(f"{where}: requests and responses need 'key'")
         api_key = int(attributes["key"])
+    elif "key" in attributes:
+        raise SchemaError(f"{where}: only requests and responses have a 'key'")
     valid = VersionRange.parse(attributes["valid"], where)
     flexible = VersionRange.parse(attributes["flexible"], where)
     if not flexible.empty() and flexible.high != OPEN_END:
@@ -927,6 +932,18 @@ def generate_index(all_messages, stems):
     keys = ", ".join(str(k) for k in sorted(by_key))
     out.line(f"inline constexpr std::int16_t generated_api_keys[] = {{{keys}}};")
     out.line()
+    data_names = [m.name for m in all_messages if m.kind == "data"]
+    out.line("// Calls visitor(std::type_identity<Data>{}) for every data message (those "
+             "without an")
+    out.line("// API key or header), in schema file order.")
+    out.line("template <typename Visitor>")
+    out.open("void visit_data_types(Visitor&& visitor) {")
+    for name in data_names:
+        out.line(f"visitor(std::type_identity<{name}>{{}});")
+    if not data_names:
+        out.line("(void)visitor;")
+    out.close()
+    out.line()
     for kind in ("request", "response"):
         out.line(f"// Calls visitor(std::type_identity<{kind.capitalize()}>{{}}) with the "
                  f"{kind} type of")
@@ -961,7 +978,7 @@ def generate_facts(all_messages):
     out.line("struct message_fact {")
     out.line("  const char* name;")
     out.line("  const char* kind;")
-    out.line("  int api_key;  // -1 for headers")
+    out.line("  int api_key;  // -1 for headers and data messages")
     out.line("  const char* valid_versions;")
     out.line("  const char* flexible_versions;")
     out.line("};")
