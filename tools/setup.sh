@@ -13,6 +13,8 @@ packages=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev fio iperf3
   # real Kafka clients for the compatibility tests
   kcat python3 python3-kafka python3-confluent-kafka
+  # side-by-side comparison (bench/compare): other brokers and client libraries
+  redis-server redis-tools nats-server libnats-dev librdkafka-dev
 )
 
 missing=()
