@@ -19,9 +19,8 @@ std::optional<std::int64_t> parse_int(std::string_view text) {
 // Kafka topic configs that only matter with replication, compaction or tiered storage:
 // accepted so that clients passing them (often with their defaults) are not refused,
 // without effect on a single node.
-constexpr std::array<std::string_view, 16> accepted_without_effect = {
+constexpr std::array<std::string_view, 13> accepted_without_effect = {
     "compression.type",
-    "delete.retention.ms",
     "file.delete.delay.ms",
     "follower.replication.throttled.replicas",
     "leader.replication.throttled.replicas",
@@ -30,8 +29,6 @@ constexpr std::array<std::string_view, 16> accepted_without_effect = {
     "max.compaction.lag.ms",
     "message.downconversion.enable",
     "message.format.version",
-    "min.cleanable.dirty.ratio",
-    "min.compaction.lag.ms",
     "min.insync.replicas",
     "preallocate",
     "remote.storage.enable",
@@ -40,6 +37,36 @@ constexpr std::array<std::string_view, 16> accepted_without_effect = {
 
 std::string bad(std::string_view name, std::string_view value, std::string_view why) {
   return std::string(name) + "=" + std::string(value) + ": " + std::string(why);
+}
+
+// cleanup.policy is a list of "delete" and "compact" (Kafka writes "compact,delete").
+bool parse_cleanup_policy(std::string_view value, log_config& out) {
+  bool compact = false;
+  bool delete_old = false;
+  // Bounded by the value's length: each pass consumes one item and its comma.
+  while (true) {
+    std::size_t comma = value.find(',');
+    std::string_view item = value.substr(0, comma);
+    if (item == "compact" && !compact) {
+      compact = true;
+    } else if (item == "delete" && !delete_old) {
+      delete_old = true;
+    } else {
+      return false;
+    }
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+  out.compact = compact;
+  out.delete_old = delete_old;
+  return true;
+}
+
+std::optional<double> parse_double(std::string_view text) {
+  double value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
 }
 
 }  // namespace
@@ -53,7 +80,17 @@ config_resolution resolve_topic_config(const log_config& defaults,
       return bad(name, value, "value must be one word without spaces");
     }
     if (name == "cleanup.policy") {
-      if (value != "delete") return bad(name, value, "Sluice supports only cleanup.policy=delete");
+      if (!parse_cleanup_policy(value, out)) {
+        return bad(name, value, "must be delete, compact, or both separated by a comma");
+      }
+      continue;
+    }
+    if (name == "min.cleanable.dirty.ratio") {
+      auto ratio = parse_double(value);
+      if (!ratio || !(*ratio >= 0.0 && *ratio <= 1.0)) {
+        return bad(name, value, "must be a number between 0 and 1");
+      }
+      out.min_cleanable_dirty_ratio = *ratio;
       continue;
     }
     if (name == "message.timestamp.type") {
@@ -76,7 +113,8 @@ config_resolution resolve_topic_config(const log_config& defaults,
           name == "segment.ms" || name == "segment.index.bytes" || name == "index.interval.bytes" ||
           name == "flush.messages" || name == "flush.ms" || name == "max.message.bytes" ||
           name == "message.timestamp.before.max.ms" || name == "message.timestamp.after.max.ms" ||
-          name == "message.timestamp.difference.max.ms") {
+          name == "message.timestamp.difference.max.ms" || name == "delete.retention.ms" ||
+          name == "min.compaction.lag.ms") {
         return bad(name, value, "not an integer");
       }
       return bad(name, value, "unknown topic config");
@@ -127,6 +165,12 @@ config_resolution resolve_topic_config(const log_config& defaults,
       if (v < 0) return bad(name, value, "must not be negative");
       out.limits.timestamp_before_max_ms = v;
       if (name == "message.timestamp.difference.max.ms") out.limits.timestamp_after_max_ms = v;
+    } else if (name == "delete.retention.ms") {
+      if (v < 0) return bad(name, value, "must not be negative");
+      out.delete_retention = std::chrono::milliseconds(v);
+    } else if (name == "min.compaction.lag.ms") {
+      if (v < 0) return bad(name, value, "must not be negative");
+      out.min_compaction_lag = std::chrono::milliseconds(v);
     } else if (name == "message.timestamp.after.max.ms") {
       if (v < 0) return bad(name, value, "must not be negative");
       out.limits.timestamp_after_max_ms = v;

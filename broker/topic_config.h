@@ -3,9 +3,12 @@
 //
 // Overrides are kept as the strings a client sent (so DescribeConfigs and the topics file
 // can give them back verbatim) and resolved into a log_config whenever a partition log is
-// created or reopened. Names Kafka defines but Sluice cannot honour are refused with a
-// reason (cleanup.policy=compact, message.timestamp.type=LogAppendTime); names that only
-// matter in a cluster (min.insync.replicas, ...) are accepted and have no effect.
+// created or reopened. cleanup.policy takes delete, compact or both ("compact,delete"),
+// with delete.retention.ms, min.cleanable.dirty.ratio and min.compaction.lag.ms for the
+// log cleaner (engine/storage/log_cleaner.h). Names Kafka defines but Sluice cannot honour
+// are refused with a reason (message.timestamp.type=LogAppendTime); names that only
+// matter in a cluster (min.insync.replicas, ...) or that Sluice does not implement
+// (max.compaction.lag.ms) are accepted and have no effect.
 #pragma once
 
 #include <map>

@@ -17,6 +17,8 @@
 // as from Kafka.
 #include "net/protocol/generated/describe_configs.h"
 
+#include <fmt/format.h>
+
 #include <array>
 #include <limits>
 #include <memory>
@@ -78,12 +80,20 @@ struct config_row {
 
 // Alphabetical by topic config name, as Kafka lists them.
 const std::array<config_row, 30> topic_configs = {{
-    {"cleanup.policy", "log.cleanup.policy", type_list, nullptr, "delete",
-     "How old segments are discarded; Sluice supports delete only."},
+    {"cleanup.policy", "log.cleanup.policy", type_list,
+     [](const log_config& c) {
+       return std::string(c.compact && c.delete_old ? "compact,delete"
+                          : c.compact               ? "compact"
+                                                    : "delete");
+     },
+     "",
+     "delete: retention deletes old segments; compact: the log cleaner keeps the latest "
+     "record of each key; or both."},
     {"compression.type", "compression.type", type_string, nullptr, "producer",
      "Batches are stored as the producer compressed them."},
-    {"delete.retention.ms", "log.cleaner.delete.retention.ms", type_long, nullptr, "86400000",
-     "For compacted topics; no effect in Sluice."},
+    {"delete.retention.ms", "log.cleaner.delete.retention.ms", type_long,
+     [](const log_config& c) { return text(c.delete_retention.count()); }, "",
+     "How long tombstones stay in a compacted log after their batch's max timestamp."},
     {"file.delete.delay.ms", "log.segment.delete.delay.ms", type_long, nullptr, "60000",
      "Accepted for compatibility; Sluice deletes segments once idle."},
     {"flush.messages", "log.flush.interval.messages", type_long,
@@ -106,7 +116,7 @@ const std::array<config_row, 30> topic_configs = {{
     {"local.retention.ms", "log.local.retention.ms", type_long, nullptr, "-2",
      "Tiered storage; not supported."},
     {"max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms", type_long, nullptr, long_max,
-     "For compacted topics; no effect in Sluice."},
+     "Accepted for compatibility; Sluice cleans by dirty ratio and tombstone expiry only."},
     {"max.message.bytes", "message.max.bytes", type_int,
      [](const log_config& c) { return text(c.limits.batch_bytes_max); }, "",
      "The largest record batch accepted."},
@@ -124,10 +134,13 @@ const std::array<config_row, 30> topic_configs = {{
      nullptr, long_max, "Deprecated: sets both timestamp bounds."},
     {"message.timestamp.type", "log.message.timestamp.type", type_string, nullptr, "CreateTime",
      "Which timestamp records keep; Sluice supports CreateTime only."},
-    {"min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio", type_double, nullptr, "0.5",
-     "For compacted topics; no effect in Sluice."},
-    {"min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", type_long, nullptr, "0",
-     "For compacted topics; no effect in Sluice."},
+    {"min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio", type_double,
+     [](const log_config& c) { return fmt::format("{}", c.min_cleanable_dirty_ratio); }, "",
+     "Clean a compacted log once this share of its sealed bytes was written since its last "
+     "cleaning."},
+    {"min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", type_long,
+     [](const log_config& c) { return text(c.min_compaction_lag.count()); }, "",
+     "A segment is cleaned only once its newest record is this old."},
     {"min.insync.replicas", "min.insync.replicas", type_int, nullptr, "1",
      "Replicas that must acknowledge acks=all; one node is always enough."},
     {"preallocate", "log.preallocate", type_boolean, nullptr, "false",

@@ -41,6 +41,22 @@ struct log_config {
   std::optional<std::uint64_t> retention_bytes;
   // retention.ms: delete segments whose newest record is older. nullopt = forever.
   std::optional<std::chrono::milliseconds> retention_ms = std::chrono::hours(24 * 7);
+  // cleanup.policy: "delete" (delete_old only, the default), "compact" (compact only) or
+  // "compact,delete" (both). delete_old lets retention.bytes / retention.ms delete old
+  // segments; compact lets the log cleaner keep only the latest record of each key
+  // (engine/storage/log_cleaner.h). Segments wholly before the log start offset go
+  // whatever the policy.
+  bool compact = false;
+  bool delete_old = true;
+  // delete.retention.ms: how long a tombstone (a record with a key and a null value)
+  // stays in a compacted log after its batch's max timestamp, so that consumers reading
+  // behind see the deletion.
+  std::chrono::milliseconds delete_retention{86400000};
+  // min.cleanable.dirty.ratio: clean a compacted log once the sealed bytes written since
+  // its last cleaning are at least this share of all its cleanable sealed bytes.
+  double min_cleanable_dirty_ratio = 0.5;
+  // min.compaction.lag.ms: a segment is cleaned only once its newest record is this old.
+  std::chrono::milliseconds min_compaction_lag{0};
   flush_policy flush;
   // message.max.bytes and timestamp limits, checked on every append.
   batch_limits limits;

@@ -51,6 +51,7 @@ result<std::unique_ptr<log_manager>> log_manager::open(const log_manager_config&
     manager->config_.open_partitions_max = derive_open_partitions_max();
   }
   SLUICE_TRY(manager->load());
+  if (config.cleaner.enabled) manager->cleaner_ = std::make_unique<log_cleaner>(config.cleaner);
   return manager;
 }
 
@@ -153,6 +154,8 @@ result<void> log_manager::remove(const topic_partition& tp) {
   auto it = partitions_.find(tp);
   if (it == partitions_.end()) return error(errc::not_found, "no such partition");
   SLUICE_ASSERT(it->second.log->idle(), "removing a partition with I/O in flight");
+  // The cleaner lets go of the log (and its files) before they go.
+  if (cleaner_) cleaner_->forget(*it->second.log);
   std::string dir = it->second.log->dir();
   if (it->second.files_open) --open_count_;
   partitions_.erase(it);
@@ -164,6 +167,7 @@ void log_manager::tick(timestamp_ms now) noexcept {
   for (auto& [tp, entry] : partitions_) {
     if (entry.files_open) entry.log->tick(now);
   }
+  if (cleaner_) run_cleaner(now);
   if (now.value() - last_retention_.value() >= config_.retention_check_interval.count()) {
     last_retention_ = now;
     for (auto& [tp, entry] : partitions_) {
@@ -184,6 +188,27 @@ void log_manager::tick(timestamp_ms now) noexcept {
     }
   }
   if (open_count_ > config_.open_partitions_max) close_idle_partitions();
+}
+
+void log_manager::run_cleaner(timestamp_ms now) noexcept {
+  if (cleaner_->has_finished_jobs()) {
+    // A cleaned segment may end in a gap; recovery tells that gap from a roll whose
+    // batches were lost by the recovery point, so it must cover the cleaned range before
+    // the swap makes the gap durable.
+    if (auto written = write_checkpoints(); !written) {
+      SLUICE_LOG(warn, "storage",
+                 "writing offset checkpoints in {} failed: {}; finished cleanings wait for "
+                 "the next tick",
+                 config_.data_dir, written.failure().detail());
+    } else {
+      cleaner_->poll();
+    }
+  }
+  if (now.value() - last_cleaner_check_.value() < config_.cleaner.backoff.count()) return;
+  last_cleaner_check_ = now;
+  for (auto& [tp, entry] : partitions_) {
+    if (entry.log->config().compact) cleaner_->schedule(*entry.log, now);
+  }
 }
 
 void log_manager::close_idle_partitions() noexcept {
@@ -230,6 +255,9 @@ result<void> log_manager::write_checkpoints() {
 result<void> log_manager::shutdown() {
   SLUICE_ASSERT(!shut_down_, "shutdown twice");
   shut_down_ = true;
+  // Cleanings in progress are abandoned (their files removed); the next start cleans
+  // again.
+  cleaner_.reset();
   // Flush and close in waves no larger than the open-files budget: a flush reopens the
   // files of a partition closed while idle, and ten thousand at once would run out of
   // descriptors.

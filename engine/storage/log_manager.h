@@ -9,12 +9,16 @@
 //
 // At open it takes the lock, reads the checkpoints and the clean-shutdown marker, opens
 // every partition directory (recovering after an unclean stop), then removes the marker.
-// tick() drives time-based flushes and rolls, retention, checkpoints, and closing the
+// tick() drives time-based flushes and rolls, retention, checkpoints, the log cleaner
+// (engine/storage/log_cleaner.h: every cleaner backoff it submits the compacted logs that
+// are due, and on every tick it swaps in the cleanings that finished, after writing the
+// checkpoints so that recovery knows the cleaned range was flushed), and closing the
 // files of idle partitions so that thousands of partitions fit in the descriptor and
-// mapping limits. shutdown() flushes everything, writes the checkpoints, closes the logs
-// and writes the marker.
+// mapping limits. shutdown() stops the cleaner, flushes everything, writes the
+// checkpoints, closes the logs and writes the marker.
 //
-// Owned by one core; never touched from another thread.
+// Owned by one core; never touched from another thread. The log cleaner it owns runs one
+// thread of its own, which never touches the manager or the logs.
 #pragma once
 
 #include <chrono>
@@ -27,6 +31,7 @@
 #include "engine/io/disk.h"
 #include "engine/io/file.h"
 #include "engine/storage/checkpoint.h"
+#include "engine/storage/log_cleaner.h"
 #include "engine/storage/partition_log.h"
 
 namespace sluice {
@@ -38,6 +43,9 @@ struct log_manager_config {
   std::size_t open_partitions_max = 0;
   std::chrono::milliseconds retention_check_interval = std::chrono::minutes(5);
   std::chrono::milliseconds checkpoint_interval = std::chrono::seconds(60);
+  // The log cleaner (--log-cleaner-enable, --log-cleaner-backoff-ms). Disabled: compacted
+  // logs are never cleaned.
+  log_cleaner_config cleaner;
 };
 
 struct log_manager_stats {
@@ -77,6 +85,8 @@ class log_manager {
 
   log_manager_stats stats() const noexcept;
   const log_manager_config& config() const noexcept { return config_; }
+  // The log cleaner, or nullptr when disabled (or after shutdown()).
+  log_cleaner* cleaner() noexcept { return cleaner_.get(); }
 
  private:
   struct partition_entry {
@@ -88,6 +98,7 @@ class log_manager {
   log_manager(const log_manager_config& config, disk& io) : config_(config), io_(io) {}
   result<void> load();
   void close_idle_partitions() noexcept;
+  void run_cleaner(timestamp_ms now) noexcept;
 
   log_manager_config config_;
   disk& io_;
@@ -98,7 +109,10 @@ class log_manager {
   std::size_t recovered_ = 0;
   timestamp_ms last_retention_{0};
   timestamp_ms last_checkpoint_{0};
+  timestamp_ms last_cleaner_check_{0};
   bool shut_down_ = false;
+  // Declared after partitions_: destroyed (its thread stopped) before the logs go.
+  std::unique_ptr<log_cleaner> cleaner_;
 };
 
 }  // namespace sluice

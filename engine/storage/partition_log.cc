@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "engine/base/log.h"
+#include "engine/storage/log_cleaner.h"
 
 namespace sluice {
 namespace {
@@ -39,6 +40,9 @@ result<std::unique_ptr<partition_log>> partition_log::open(std::string dir,
 
 result<void> partition_log::load_segments(offset recovery_point, bool clean_shutdown,
                                           log_recovery& summary) {
+  // A cleaner swap cut short by a crash is finished before the files are read.
+  std::vector<offset> replaced_by_cleaner;
+  SLUICE_TRY(log_cleaner::finish_interrupted_swap(dir_, replaced_by_cleaner));
   auto names = list_directory(dir_);
   if (!names) return names.failure();
   std::vector<offset> bases;
@@ -80,6 +84,11 @@ result<void> partition_log::load_segments(offset recovery_point, bool clean_shut
       return opened.failure();
     }
     std::shared_ptr<segment> s = std::move(*opened);
+    if (std::find(replaced_by_cleaner.begin(), replaced_by_cleaner.end(), bases[i]) !=
+        replaced_by_cleaner.end()) {
+      // Its index files were removed with the swap: build them for the cleaned .log.
+      SLUICE_TRY(s->rebuild_indexes_from_log());
+    }
     ++summary.segments;
     if (!segments_.empty() && s->base_offset() < segments_.back()->next_offset()) {
       SLUICE_LOG(error, "storage",
@@ -120,9 +129,12 @@ result<void> partition_log::load_segments(offset recovery_point, bool clean_shut
 
   // A roll creates the next segment while batches for the old one may still be queued; a
   // crash then leaves empty segments after a hole in the offsets. Drop them, so appends
-  // continue right after the last batch that reached the disk.
+  // continue right after the last batch that reached the disk. Such a hole lies past the
+  // recovery point (its batches were never flushed); a hole at or below it is a gap the
+  // log cleaner left at the end of a segment, and the segment after it stays.
   while (!clean_shutdown && segments_.size() > 1 && segments_.back()->empty() &&
-         segments_.back()->base_offset() > segments_[segments_.size() - 2]->next_offset()) {
+         segments_.back()->base_offset() > segments_[segments_.size() - 2]->next_offset() &&
+         segments_.back()->base_offset() > recovery_point) {
     SLUICE_LOG(warn, "storage",
                "deleting empty segment {}: the batches before it never reached "
                "the disk",
@@ -576,9 +588,10 @@ result<std::size_t> partition_log::enforce_retention(timestamp_ms now) {
     segment& oldest = *segments_.front();
     if (oldest.written_bytes() < oldest.size_bytes()) break;  // still being written
     bool below_start = oldest.next_offset() <= log_start_offset_;
-    bool over_size =
-        config_.retention_bytes && total - oldest.size_bytes() >= *config_.retention_bytes;
-    bool too_old = config_.retention_ms && oldest.max_timestamp() != no_timestamp &&
+    bool over_size = config_.delete_old && config_.retention_bytes &&
+                     total - oldest.size_bytes() >= *config_.retention_bytes;
+    bool too_old = config_.delete_old && config_.retention_ms &&
+                   oldest.max_timestamp() != no_timestamp &&
                    now.value() - oldest.max_timestamp().value() > config_.retention_ms->count();
     if (!below_start && !over_size && !too_old) break;
     total -= oldest.size_bytes();
@@ -612,6 +625,11 @@ result<void> partition_log::truncate_to(offset target) {
   if (failed_) return error(errc::closed, "partition log is offline");
   if (!idle()) return error(errc::backpressure, "truncate_to while writes are in flight");
   if (target >= log_end_offset_) return {};
+  if (cleaner_.in_progress) {
+    return error(errc::backpressure, "truncate_to while the log cleaner reads the segments");
+  }
+  // Data appended again below the clean mark would escape the next cleaning's map.
+  cleaner_.cleaned_up_to = std::min(cleaner_.cleaned_up_to, target);
   if (target < log_start_offset_) {
     // Nothing survives: start afresh at target. Remove the old segments first, so their
     // files cannot collide with the new segment's names.

@@ -79,7 +79,13 @@ class partition_log {
   // Opens the log in `dir`, creating the directory and a first segment if needed.
   // `recovery_point`: segments from the one holding it on are validated batch by batch
   // and their indexes rebuilt (pass offset(0) to recover everything; pass
-  // `clean_shutdown = true` to skip validation after a clean stop).
+  // `clean_shutdown = true` to skip validation after a clean stop). It must not exceed
+  // what was flushed. After an unclean stop, empty segments at the tail that start past
+  // both the previous segment's last batch and the recovery point are taken for rolls
+  // whose batches never reached the disk, and removed; a compacted log (whose cleaned
+  // segments may end in a gap) therefore needs the recovery point log_manager checkpoints
+  // before every cleaner swap. A cleaner swap cut short is completed first
+  // (log_cleaner::finish_interrupted_swap).
   static result<std::unique_ptr<partition_log>> open(std::string dir, const log_config& config,
                                                      disk& io, offset recovery_point,
                                                      bool clean_shutdown,
@@ -125,15 +131,19 @@ class partition_log {
 
   // Starts a new segment now (if the active one is not empty).
   result<void> roll(timestamp_ms now);
-  // Deletes old segments beyond retention.bytes / retention.ms, never the active one.
-  // Returns how many were deleted.
+  // Deletes old segments beyond retention.bytes / retention.ms (only when the config's
+  // delete_old is set: cleanup.policy includes "delete"), and segments wholly before the
+  // log start offset; never the active one. Returns how many were deleted.
   result<std::size_t> enforce_retention(timestamp_ms now);
   // Moves the log start offset forward (Kafka's DeleteRecords) and deletes segments
   // wholly before it. REQUIRES new_start <= written_end().
   result<void> delete_records(offset new_start);
   // Removes every batch with an offset >= target. Fails with errc::backpressure while
-  // writes are queued or in flight.
+  // writes are queued or in flight, or while the log cleaner reads the segments (cutting
+  // a file under its mapping would fault the cleaner's thread).
   result<void> truncate_to(offset target);
+  // The log cleaner has a job in progress for this log.
+  bool cleaning() const noexcept { return cleaner_.in_progress; }
 
   // Starts a flush of everything written, whatever the policy (no-op when flushed).
   void flush() noexcept;
@@ -150,6 +160,18 @@ class partition_log {
   result<void> close();
 
  private:
+  friend class log_cleaner;
+
+  // The log cleaner's bookkeeping for this log (engine/storage/log_cleaner.h), kept in
+  // memory only: after a restart the first cleaning treats the whole log as dirty.
+  struct cleaner_state {
+    // Below this offset the log is clean: no two kept records share a key.
+    offset cleaned_up_to{0};
+    // When the earliest tombstone kept by the last cleaning becomes droppable.
+    std::optional<timestamp_ms> tombstone_expiry;
+    bool in_progress = false;
+  };
+
   struct pending_write {
     segment* target;
     file_pos position;
@@ -231,6 +253,7 @@ class partition_log {
   bool flush_requested_ = false;
   sync_done sync_done_{*this};
   std::optional<error> failed_;
+  cleaner_state cleaner_;
 };
 
 }  // namespace sluice

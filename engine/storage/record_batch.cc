@@ -306,7 +306,7 @@ result<batch_header> decode_batch_header(std::span<const std::byte> bytes) noexc
 }
 
 result<batch_header> validate_batch(std::span<const std::byte> bytes, const batch_limits& limits,
-                                    timestamp_ms now) noexcept {
+                                    timestamp_ms now, batch_source source) noexcept {
   auto decoded = decode_batch_header(bytes);
   if (!decoded) return decoded.failure();
   const batch_header& h = *decoded;
@@ -323,11 +323,17 @@ result<batch_header> validate_batch(std::span<const std::byte> bytes, const batc
   if (crc32c(checked) != h.crc) {
     return error(errc::corrupt_batch, "batch CRC32C mismatch");
   }
-  if (h.records_count < 1) {
-    return error(errc::invalid_batch, "batch without records");
-  }
-  if (h.last_offset_delta != h.records_count - 1) {
-    return error(errc::invalid_batch, "last_offset_delta is not records_count - 1");
+  if (source == batch_source::produced) {
+    if (h.records_count < 1) {
+      return error(errc::invalid_batch, "batch without records");
+    }
+    if (h.last_offset_delta != h.records_count - 1) {
+      return error(errc::invalid_batch, "last_offset_delta is not records_count - 1");
+    }
+  } else if (h.last_offset_delta < 0 || h.records_count < 0 ||
+             h.records_count - 1 > h.last_offset_delta) {
+    // A cleaned batch keeps its offset range but may hold fewer records.
+    return error(errc::invalid_batch, "records_count does not fit the batch's offset range");
   }
   if (!is_known_codec(h.compression())) {
     return error(errc::invalid_batch, "unknown compression codec");
@@ -341,7 +347,7 @@ result<batch_header> validate_batch(std::span<const std::byte> bytes, const batc
     return error(errc::invalid_timestamp, "max_timestamp before base_timestamp");
   }
   for (const std::int64_t ts : {base, max}) {
-    if (ts == -1) continue;
+    if (ts == -1 || source == batch_source::stored) continue;
     if (limits.timestamp_before_max_ms &&
         ts < saturating_subtract(now.value(), *limits.timestamp_before_max_ms)) {
       return error(errc::invalid_timestamp, "batch timestamp older than allowed before now");
@@ -375,11 +381,13 @@ result<std::span<const std::byte>> batch_records(const batch_header& header,
 }
 
 result<void> validate_records(const batch_header& header, std::span<const std::byte> batch,
-                              std::vector<std::byte>& scratch, std::size_t decompressed_bytes_max) {
+                              std::vector<std::byte>& scratch, std::size_t decompressed_bytes_max,
+                              batch_source source) {
   auto records = batch_records(header, batch, scratch, decompressed_bytes_max);
   if (!records) return records.failure();
   // for_each_record checks every record's structure; nothing more to look at per record.
-  return for_each_record(header, *records, [](const record_view&) { return true; });
+  return for_each_record(
+      header, *records, [](const record_view&) { return true; }, source);
 }
 
 void assign_batch_offsets(std::span<std::byte> batch, offset base_offset,

@@ -108,6 +108,19 @@ struct batch_header {
 // not check the CRC or that the whole batch is present.
 result<batch_header> decode_batch_header(std::span<const std::byte> bytes) noexcept;
 
+// Where a batch comes from, which decides how strictly its record count is checked.
+//   produced: a producer (or a replica) wants to append it. Kafka's rules for new data
+//             hold: at least one record, last_offset_delta == records_count - 1, and the
+//             records' offset deltas are exactly 0, 1, 2, ...
+//   stored:   it was read back from a segment. The log cleaner drops records from a batch
+//             but keeps its base offset and last_offset_delta (so the offset after the
+//             batch, and the producer's sequence range, do not move), so a stored batch
+//             may hold fewer records than its offset range: 0 <= records_count <=
+//             last_offset_delta + 1, and offset deltas only need to be strictly
+//             increasing within [0, last_offset_delta]. Timestamp limits relative to
+//             "now" are not applied to stored data either.
+enum class batch_source : std::uint8_t { produced, stored };
+
 // Limits a batch is checked against before it is appended.
 struct batch_limits {
   // The largest batch accepted, header included (Kafka's message.max.bytes).
@@ -125,14 +138,17 @@ struct batch_limits {
 //   - total size <= limits.batch_bytes_max (errc::batch_too_large)
 //   - magic == 2 (errc::unsupported_magic)
 //   - CRC32C over [crc + 4, end) equals the crc field (errc::corrupt_batch)
-//   - records_count >= 1 (0 only for a control batch is not accepted from producers:
-//     errc::invalid_batch), last_offset_delta == records_count - 1 (errc::invalid_batch)
+//   - produced: records_count >= 1 (0 only for a control batch is not accepted from
+//     producers: errc::invalid_batch), last_offset_delta == records_count - 1
+//     (errc::invalid_batch). stored: last_offset_delta >= 0 and 0 <= records_count <=
+//     last_offset_delta + 1 (errc::invalid_batch)
 //   - a known compression codec (errc::invalid_batch)
-//   - base/max timestamps >= -1, max >= base when both set, and within the limits
-//     relative to `now` (errc::invalid_timestamp)
+//   - base/max timestamps >= -1, max >= base when both set, and (produced only) within
+//     the limits relative to `now` (errc::invalid_timestamp)
 // The error detail names the broken rule in words.
 result<batch_header> validate_batch(std::span<const std::byte> bytes, const batch_limits& limits,
-                                    timestamp_ms now) noexcept;
+                                    timestamp_ms now,
+                                    batch_source source = batch_source::produced) noexcept;
 
 // One record of a batch, as views into the (decompressed) records bytes.
 struct record_view {
@@ -157,10 +173,13 @@ struct header_view {
 // header `header`), calling `visit(const record_view&)` for each; `visit` returns false to
 // stop early. Fails with errc::invalid_batch when a record is malformed, when the records
 // do not fill records_bytes exactly, when there are not exactly records_count records, or
-// when offset deltas are not 0, 1, 2, ... in order.
+// when the offset deltas break the rule of `source`: 0, 1, 2, ... in order for produced
+// batches; strictly increasing within [0, last_offset_delta] for stored ones (a cleaned
+// batch has gaps). The default is `stored`, the rule every batch read back from a log
+// obeys; for a batch that also passed validate_batch(produced) both rules are the same.
 template <typename Visit>
 result<void> for_each_record(const batch_header& header, std::span<const std::byte> records_bytes,
-                             Visit&& visit);
+                             Visit&& visit, batch_source source = batch_source::stored);
 
 // Walks the headers of one record.
 template <typename Visit>
@@ -175,11 +194,12 @@ result<std::span<const std::byte>> batch_records(const batch_header& header,
                                                  std::vector<std::byte>& scratch,
                                                  std::size_t decompressed_bytes_max);
 
-// Deep validation for appends: batch_records() then for_each_record(), checking each
-// record (lengths, varints, header counts). Fails with errc::invalid_batch, or
-// errc::corrupt_batch when decompression fails.
+// Deep validation: batch_records() then for_each_record() under the rule of `source`,
+// checking each record (lengths, varints, header counts). Fails with errc::invalid_batch,
+// or errc::corrupt_batch when decompression fails.
 result<void> validate_records(const batch_header& header, std::span<const std::byte> batch,
-                              std::vector<std::byte>& scratch, std::size_t decompressed_bytes_max);
+                              std::vector<std::byte>& scratch, std::size_t decompressed_bytes_max,
+                              batch_source source = batch_source::produced);
 
 // Rewrites base_offset and partition_leader_epoch in place (outside the CRC).
 void assign_batch_offsets(std::span<std::byte> batch, offset base_offset,

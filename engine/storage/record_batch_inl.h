@@ -33,12 +33,13 @@ bool visit_continues(Visit& visit, const Argument& argument) {
 
 template <typename Visit>
 result<void> for_each_record(const batch_header& header, std::span<const std::byte> records_bytes,
-                             Visit&& visit) {
+                             Visit&& visit, batch_source source) {
   if (header.records_count < 0) {
     return error(errc::invalid_batch, "negative records_count");
   }
   std::span<const std::byte> rest = records_bytes;
   std::int32_t count = 0;
+  std::int32_t previous_delta = -1;
   // Bounded: every record consumes at least one byte, and count <= records_count.
   while (!rest.empty()) {
     if (count >= header.records_count) {
@@ -46,9 +47,16 @@ result<void> for_each_record(const batch_header& header, std::span<const std::by
     }
     record_view record;
     SLUICE_TRY(detail::decode_record(rest, record));
-    if (record.offset_delta != count) {
-      return error(errc::invalid_batch, "record offset deltas are not 0, 1, 2, ... in order");
+    if (source == batch_source::produced) {
+      if (record.offset_delta != count) {
+        return error(errc::invalid_batch, "record offset deltas are not 0, 1, 2, ... in order");
+      }
+    } else if (record.offset_delta <= previous_delta ||
+               record.offset_delta > header.last_offset_delta) {
+      return error(errc::invalid_batch,
+                   "record offset deltas do not increase within the batch's offset range");
     }
+    previous_delta = record.offset_delta;
     ++count;
     if (!detail::visit_continues(visit, std::as_const(record))) return {};
   }

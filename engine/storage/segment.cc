@@ -472,6 +472,24 @@ result<void> segment::reactivate(const log_config& config) {
   return map_log();
 }
 
+result<std::shared_ptr<const mapped_file>> segment::map_for_cleaning() const {
+  SLUICE_ASSERT(!active_, "map_for_cleaning of the active segment");
+  if (size_bytes_ == 0) return std::shared_ptr<const mapped_file>();
+  if (mapping_ && mapping_->length() >= size_bytes_) {
+    return std::shared_ptr<const mapped_file>(mapping_);
+  }
+  auto file = open_file(log_path_, O_RDONLY);
+  if (!file) return file.failure();
+  auto mapping = mapped_file::map(file->get(), round_up_to_page(size_bytes_));
+  if (!mapping) return mapping.failure();
+  return std::shared_ptr<const mapped_file>(std::move(*mapping));
+}
+
+result<void> segment::rebuild_indexes_from_log() {
+  SLUICE_TRY(ensure_open());
+  return rebuild_indexes(size_bytes_);
+}
+
 result<void> segment::remove_files() {
   removed_ = true;
   // Files stay open (and mapped) until the object is destroyed: a sync in flight or a

@@ -133,6 +133,20 @@ class segment {
   // flight keeps the (unlinked) file open until the segment is destroyed.
   result<void> remove_files();
 
+  // A read-only mapping of the first size_bytes() of a sealed segment's .log, for the log
+  // cleaner's thread: the current mapping when the files are open, otherwise a fresh
+  // one made without opening the indexes (the descriptor is closed at once; the mapping
+  // stays valid). nullptr for an empty segment. Sealed bytes never change in place (only
+  // truncate_to could cut them, and the log refuses that while a cleaning reads them).
+  result<std::shared_ptr<const mapped_file>> map_for_cleaning() const;
+  // Rebuilds both indexes from the .log as it is now (after the log cleaner replaced the
+  // file), trims and syncs them.
+  result<void> rebuild_indexes_from_log();
+  // The segment's files were replaced by a cleaned copy under the same names: this object
+  // must not be used any more, and must not remove the (new) files either. Readers holding
+  // mapping() keep reading the old, unlinked file.
+  void mark_replaced() noexcept { removed_ = true; }
+
   const std::string& log_path() const noexcept { return log_path_; }
   // remove_files() was called: nothing is left to sync or read.
   bool removed() const noexcept { return removed_; }

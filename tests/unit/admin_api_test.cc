@@ -596,7 +596,7 @@ TEST_F(AdminApiTest, IncrementalAlterConfigsRefusesAsKafka) {
     std::string_view message_part;
   };
   const std::vector<refusal> refusals = {
-      {alter(topic_resource, "strict", {{"cleanup.policy", op_set, "compact"}}), invalid_config,
+      {alter(topic_resource, "strict", {{"cleanup.policy", op_set, "shred"}}), invalid_config,
        "cleanup.policy"},
       {alter(topic_resource, "strict", {{"no.such.config", op_set, "1"}}), invalid_config,
        "no.such.config"},

@@ -6,10 +6,12 @@
 // What a valid segment is (the rules the engine keeps when it appends):
 //   .log        batches back to back from byte 0 to the end of the file; each framed
 //               (whole header, batch_length >= a header, all bytes present), magic 2,
-//               CRC32C right, a known codec, records_count >= 1 and last_offset_delta ==
-//               records_count - 1, timestamps >= -1, base offset >= the base offset in the
-//               file name, and base offset > the previous batch's last offset. With deep
-//               iteration, the records also decode (decompressing when needed).
+//               CRC32C right, a known codec, 0 <= records_count <= last_offset_delta + 1
+//               (fewer records than offsets after the log cleaner dropped some),
+//               timestamps >= -1, base offset >= the base offset in the file name, and
+//               base offset > the previous batch's last offset (gaps are legal). With
+//               deep iteration, the records also decode (decompressing when needed) with
+//               offset deltas strictly increasing within the batch's range.
 //   .index      entries strictly increasing in offset and position; each entry's position
 //               is the start of a batch, and its offset is that batch's last offset.
 //   .timeindex  entries strictly increasing in timestamp and offset; each entry's offset
