@@ -1,5 +1,7 @@
 #include "broker/broker_context.h"
 
+#include "broker/groups/group_coordinator.h"
+#include "broker/groups/offsets_log.h"
 #include "engine/base/log.h"
 
 namespace sluice {
@@ -9,8 +11,30 @@ broker_context::broker_context(reactor& ring, log_manager& logs, topic_registry&
     : ring_(ring), logs_(logs), topics_(topics), identity_(std::move(identity)), fetches_(ring) {}
 
 broker_context::~broker_context() {
+  coordinator_.reset();
+  offsets_.reset();
   // partition_state detaches from its log; the logs (log_manager) outlive this.
   partitions_.clear();
+}
+
+void broker_context::set_groups(std::unique_ptr<offsets_log> offsets,
+                                std::unique_ptr<groups::group_coordinator> coordinator) noexcept {
+  coordinator_ = std::move(coordinator);
+  offsets_ = std::move(offsets);
+}
+
+void broker_context::after_reactor_turn() noexcept {
+  fetches_.run_ready();
+  if (offsets_) offsets_->run_deferred();
+}
+
+bool broker_context::idle() const noexcept {
+  return fetches_.idle() && (!offsets_ || offsets_->idle());
+}
+
+void broker_context::stop() noexcept {
+  fetches_.stop();
+  if (coordinator_) coordinator_->shutdown();
 }
 
 partition_state* broker_context::existing_partition(std::string_view topic,
@@ -71,6 +95,7 @@ void broker_context::remove_idle_logs() noexcept {
 
 void broker_context::tick() noexcept {
   remove_idle_logs();
+  if (coordinator_) coordinator_->tick(std::chrono::steady_clock::now());
   // Kafka's producer.id.expiration.check.interval.ms.
   constexpr std::int64_t producer_expiry_interval_ms = 10 * 60 * 1000;
   timestamp_ms at = now();

@@ -22,6 +22,11 @@
 
 namespace sluice {
 
+class offsets_log;
+namespace groups {
+class group_coordinator;
+}  // namespace groups
+
 struct broker_identity {
   std::int32_t node_id = 0;
   std::string advertised_host;
@@ -53,6 +58,14 @@ class broker_context {
     producer_ids_ = std::move(ids);
   }
 
+  // The group coordinator and its store (__consumer_offsets), once set up; nullptr
+  // before (and in tests that need no groups): the group APIs then answer
+  // COORDINATOR_NOT_AVAILABLE.
+  groups::group_coordinator* group_coordinator() const noexcept { return coordinator_.get(); }
+  offsets_log* offsets() const noexcept { return offsets_.get(); }
+  void set_groups(std::unique_ptr<offsets_log> offsets,
+                  std::unique_ptr<groups::group_coordinator> coordinator) noexcept;
+
   // The state of an existing partition, made on first use; nullptr when the topic or the
   // partition does not exist (or its log is missing).
   partition_state* partition(std::string_view topic, std::int32_t partition) noexcept;
@@ -68,12 +81,12 @@ class broker_context {
   // Wall-clock now, for appends and ListOffsets.
   static timestamp_ms now() noexcept;
   // After every reactor turn: lets woken fetches re-read.
-  void after_reactor_turn() noexcept { fetches_.run_ready(); }
+  void after_reactor_turn() noexcept;
   // Periodic work: removes the logs of deleted topics once idle.
   void tick() noexcept;
   // The server is stopping: answer every parked fetch.
-  void stop() noexcept { fetches_.stop(); }
-  bool idle() const noexcept { return fetches_.idle(); }
+  void stop() noexcept;
+  bool idle() const noexcept;
 
  private:
   void remove_idle_logs() noexcept;
@@ -86,6 +99,10 @@ class broker_context {
   std::unique_ptr<producer_id_allocator> producer_ids_;
   timestamp_ms last_producer_expiry_{0};
   std::map<topic_partition, std::unique_ptr<partition_state>> partitions_;
+  // Destroyed before partitions_ (members go in reverse order): the store holds waiters
+  // on partition states.
+  std::unique_ptr<offsets_log> offsets_;
+  std::unique_ptr<groups::group_coordinator> coordinator_;
 };
 
 }  // namespace sluice

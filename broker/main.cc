@@ -18,6 +18,8 @@
 #include <variant>
 
 #include "broker/broker_context.h"
+#include "broker/groups/group_coordinator.h"
+#include "broker/groups/offsets_log.h"
 #include "broker/kafka_handler.h"
 #include "broker/meta_properties.h"
 #include "broker/options.h"
@@ -95,6 +97,8 @@ int run(const broker_options& options) {
   storage.data_dir = options.data_dir;
   storage.defaults = options.log;
   storage.open_partitions_max = options.open_partitions_max;
+  storage.cleaner.enabled = options.log_cleaner_enable;
+  storage.cleaner.backoff = options.log_cleaner_backoff;
   auto manager = log_manager::open(storage, io);
   if (!manager) {
     SLUICE_LOG(error, "sluice", "cannot open data directory {}: {}", options.data_dir,
@@ -129,6 +133,39 @@ int run(const broker_options& options) {
     return 1;
   }
   broker.set_producer_ids(std::move(*producer_ids));
+
+  // Consumer groups: the offsets log, then the coordinator, rebuilt from the log before
+  // the first client is served.
+  auto offsets = offsets_log::open(broker, options.offsets_topic_partitions);
+  if (!offsets) {
+    SLUICE_LOG(error, "sluice", "cannot open the internal topic {} in {}: {}",
+               offsets_log::topic_name, options.data_dir, offsets.failure().detail());
+    return 1;
+  }
+  groups::coordinator_config group_config;
+  group_config.initial_rebalance_delay = options.group_initial_rebalance_delay;
+  group_config.session_timeout_min = options.group_min_session_timeout;
+  group_config.session_timeout_max = options.group_max_session_timeout;
+  group_config.group_size_max = options.group_max_size;
+  group_config.offsets_retention = options.offsets_retention;
+  auto coordinator = std::make_unique<groups::group_coordinator>(
+      **offsets, group_config,
+      [&broker](std::string_view topic, std::int32_t partition) {
+        const topic_info* info = broker.topics().find(topic);
+        return info != nullptr && partition >= 0 && partition < info->partitions;
+      },
+      [] { return wall_clock_now().value(); });
+  auto loaded = (*offsets)->load(*coordinator);
+  if (!loaded) {
+    SLUICE_LOG(error, "sluice", "cannot load the consumer groups from {}: {}",
+               offsets_log::topic_name, loaded.failure().detail());
+    return 1;
+  }
+  SLUICE_LOG(info, "sluice",
+             "consumer groups: {} groups and {} committed offsets loaded from {} partitions of {}",
+             coordinator->group_count(), loaded->offsets_loaded, loaded->partitions,
+             offsets_log::topic_name);
+  broker.set_groups(std::move(*offsets), std::move(coordinator));
 
   server_config network;
   network.listen.host = options.listen.host;

@@ -88,6 +88,14 @@ parse_outcome parse_broker_options(int argc, const char* const* argv) {
   std::int64_t connections_max = 10000;
   std::int64_t cores = 1;
   std::int64_t request_bytes_max = 104857600;
+  bool log_cleaner_enable = out.log_cleaner_enable;
+  std::int64_t log_cleaner_backoff_ms = out.log_cleaner_backoff.count();
+  std::int64_t offsets_topic_partitions = out.offsets_topic_partitions;
+  std::int64_t group_initial_rebalance_delay_ms = out.group_initial_rebalance_delay.count();
+  std::int64_t group_min_session_timeout_ms = out.group_min_session_timeout.count();
+  std::int64_t group_max_session_timeout_ms = out.group_max_session_timeout.count();
+  std::int64_t group_max_size = out.group_max_size;
+  std::int64_t offsets_retention_minutes = out.offsets_retention.count();
 
   po::options_description flags("Options");
   // clang-format off
@@ -105,6 +113,14 @@ parse_outcome parse_broker_options(int argc, const char* const* argv) {
     ("flush-messages", po::value(&flush_messages)->default_value(flush_messages), "fdatasync once this many messages are unflushed; 1 = every batch with group commit; -1 = never on count (flush.messages)")
     ("flush-ms", po::value(&flush_ms)->default_value(flush_ms), "fdatasync once written data waited this long; -1 = never on time (flush.ms)")
     ("max-message-bytes", po::value(&max_message_bytes)->default_value(max_message_bytes), "largest record batch accepted, in bytes (message.max.bytes)")
+    ("log-cleaner-enable", po::value(&log_cleaner_enable)->default_value(log_cleaner_enable), "clean topics with cleanup.policy=compact (keep the latest record per key): true or false (log.cleaner.enable)")
+    ("log-cleaner-backoff-ms", po::value(&log_cleaner_backoff_ms)->default_value(log_cleaner_backoff_ms), "how often the log cleaner looks for compacted partitions to clean, in ms (log.cleaner.backoff.ms)")
+    ("offsets-topic-partitions", po::value(&offsets_topic_partitions)->default_value(offsets_topic_partitions), "partitions of __consumer_offsets when it is created (offsets.topic.num.partitions); an existing topic keeps its count")
+    ("group-initial-rebalance-delay-ms", po::value(&group_initial_rebalance_delay_ms)->default_value(group_initial_rebalance_delay_ms), "how long the first rebalance of an empty group waits for more members, in ms (group.initial.rebalance.delay.ms)")
+    ("group-min-session-timeout-ms", po::value(&group_min_session_timeout_ms)->default_value(group_min_session_timeout_ms), "smallest session timeout a group member may ask for, in ms (group.min.session.timeout.ms)")
+    ("group-max-session-timeout-ms", po::value(&group_max_session_timeout_ms)->default_value(group_max_session_timeout_ms), "largest session timeout a group member may ask for, in ms (group.max.session.timeout.ms)")
+    ("group-max-size", po::value(&group_max_size)->default_value(group_max_size), "members one consumer group may have (group.max.size)")
+    ("offsets-retention-minutes", po::value(&offsets_retention_minutes)->default_value(offsets_retention_minutes), "committed offsets of a group with no members expire this long after it became empty (offsets.retention.minutes)")
     ("open-partitions-max", po::value(&open_partitions_max)->default_value(open_partitions_max), "partitions whose files stay open at once; 0 = derive from the file descriptor limit")
     ("listen", po::value(&listen)->default_value(listen), "HOST:PORT the Kafka listener binds; port 0 picks a free port (listeners)")
     ("advertise", po::value(&advertise)->default_value("", "the listen address, 0.0.0.0 replaced by the host name if it resolves, else 127.0.0.1"), "HOST:PORT given to clients in Metadata (advertised.listeners)")
@@ -158,6 +174,28 @@ parse_outcome parse_broker_options(int argc, const char* const* argv) {
   if (flush_ms == 0 || flush_ms < -1) return parse_error{"--flush-ms: must be -1 or positive"};
   if (!positive(max_message_bytes)) return parse_error{"--max-message-bytes: must be positive"};
   if (open_partitions_max < 0) return parse_error{"--open-partitions-max: must not be negative"};
+  if (!positive(log_cleaner_backoff_ms)) {
+    return parse_error{"--log-cleaner-backoff-ms: must be positive"};
+  }
+  if (offsets_topic_partitions < 1 || offsets_topic_partitions > 10000) {
+    return parse_error{"--offsets-topic-partitions: must be between 1 and 10000"};
+  }
+  if (group_initial_rebalance_delay_ms < 0 || group_initial_rebalance_delay_ms > 3600000) {
+    return parse_error{"--group-initial-rebalance-delay-ms: must be between 0 and 3600000"};
+  }
+  if (!positive(group_min_session_timeout_ms) ||
+      group_max_session_timeout_ms < group_min_session_timeout_ms ||
+      group_max_session_timeout_ms > std::numeric_limits<std::int32_t>::max()) {
+    return parse_error{
+        "--group-min-session-timeout-ms / --group-max-session-timeout-ms: need 0 < min <= "
+        "max <= 2147483647"};
+  }
+  if (group_max_size < 1 || group_max_size > std::numeric_limits<std::int32_t>::max()) {
+    return parse_error{"--group-max-size: must be positive"};
+  }
+  if (!positive(offsets_retention_minutes) || offsets_retention_minutes > 100LL * 365 * 24 * 60) {
+    return parse_error{"--offsets-retention-minutes: must be between 1 and 52560000"};
+  }
   auto listen_address = parse_host_port(listen);
   if (!listen_address) return parse_error{"--listen: '" + listen + "' is not HOST:PORT"};
   std::optional<host_port> advertised;
@@ -196,6 +234,14 @@ parse_outcome parse_broker_options(int argc, const char* const* argv) {
   out.log.flush.every_ms = optional_ms(flush_ms);
   out.log.limits.batch_bytes_max = static_cast<std::size_t>(max_message_bytes);
   out.open_partitions_max = static_cast<std::size_t>(open_partitions_max);
+  out.log_cleaner_enable = log_cleaner_enable;
+  out.log_cleaner_backoff = std::chrono::milliseconds(log_cleaner_backoff_ms);
+  out.offsets_topic_partitions = static_cast<std::int32_t>(offsets_topic_partitions);
+  out.group_initial_rebalance_delay = std::chrono::milliseconds(group_initial_rebalance_delay_ms);
+  out.group_min_session_timeout = std::chrono::milliseconds(group_min_session_timeout_ms);
+  out.group_max_session_timeout = std::chrono::milliseconds(group_max_session_timeout_ms);
+  out.group_max_size = static_cast<std::int32_t>(group_max_size);
+  out.offsets_retention = std::chrono::minutes(offsets_retention_minutes);
   out.listen = *listen_address;
   if (advertised) {
     out.advertise = *advertised;

@@ -6,6 +6,7 @@
 // print it and exit 2.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -52,6 +53,18 @@ struct broker_options {
   log_level level = log_level::info;
   log_config log;
   std::size_t open_partitions_max = 0;  // 0: derived from RLIMIT_NOFILE
+  // Kafka's log.cleaner.enable and log.cleaner.backoff.ms: whether compacted topics are
+  // cleaned, and how often the cleaner looks for logs that are due.
+  bool log_cleaner_enable = true;
+  std::chrono::milliseconds log_cleaner_backoff{15000};
+  // Consumer groups: Kafka's offsets.topic.num.partitions, group.initial.rebalance.delay.ms,
+  // group.min/max.session.timeout.ms, group.max.size, offsets.retention.minutes.
+  std::int32_t offsets_topic_partitions = 50;
+  std::chrono::milliseconds group_initial_rebalance_delay{3000};
+  std::chrono::milliseconds group_min_session_timeout{6000};
+  std::chrono::milliseconds group_max_session_timeout{1800000};
+  std::int32_t group_max_size = 1000;
+  std::chrono::minutes offsets_retention{7 * 24 * 60};
 };
 
 // What parsing produced: options to run with, help text to print (exit 0), or an error

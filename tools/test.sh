@@ -19,7 +19,7 @@ cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=ON 
 cmake --build build/asan -j"$jobs"
 
 echo "== Micro-benchmarks, a few iterations each (a smoke run, not a measurement)"
-build/release/bench/sluice_bench --benchmark_filter='crc32c|validate|reactor|index_lookup' \
+build/release/bench/sluice_bench --benchmark_filter='crc32c|validate|reactor|index_lookup|decode|encode' \
   --benchmark_min_time=0.01 >/dev/null
 
 echo "== Fuzzing with libFuzzer (clang), 30 s per target"

@@ -43,9 +43,20 @@ handler_status handle_describe_configs(request_context& ctx, protocol::reader& b
 handler_status handle_create_partitions(request_context& ctx, protocol::reader& body);
 handler_status handle_incremental_alter_configs(request_context& ctx, protocol::reader& body);
 handler_status handle_describe_cluster(request_context& ctx, protocol::reader& body);
+handler_status handle_offset_commit(request_context& ctx, protocol::reader& body);
+handler_status handle_offset_fetch(request_context& ctx, protocol::reader& body);
+handler_status handle_find_coordinator(request_context& ctx, protocol::reader& body);
+handler_status handle_join_group(request_context& ctx, protocol::reader& body);
+handler_status handle_heartbeat(request_context& ctx, protocol::reader& body);
+handler_status handle_leave_group(request_context& ctx, protocol::reader& body);
+handler_status handle_sync_group(request_context& ctx, protocol::reader& body);
+handler_status handle_describe_groups(request_context& ctx, protocol::reader& body);
+handler_status handle_list_groups(request_context& ctx, protocol::reader& body);
+handler_status handle_delete_groups(request_context& ctx, protocol::reader& body);
+handler_status handle_offset_delete(request_context& ctx, protocol::reader& body);
 
 // In increasing key order.
-inline constexpr std::array<api_handler, 12> api_handlers = {{
+inline constexpr std::array<api_handler, 23> api_handlers = {{
     // v0-v2 carry message format v0/v1, which the engine does not store.
     {protocol::api_key::produce, 3, 11, handle_produce},
     // v0-v3 likewise.
@@ -53,13 +64,26 @@ inline constexpr std::array<api_handler, 12> api_handlers = {{
     // v0 (a list of offsets per partition) predates every client we target.
     {protocol::api_key::list_offsets, 1, 10, handle_list_offsets},
     {protocol::api_key::metadata, 0, 12, handle_metadata},
+    // The group APIs from v0: librdkafka 2.0 probes with ApiVersions and falls back to
+    // the oldest versions for some, and never joins when they are missing.
+    {protocol::api_key::offset_commit, 0, 9, handle_offset_commit},
+    {protocol::api_key::offset_fetch, 0, 9, handle_offset_fetch},
+    {protocol::api_key::find_coordinator, 0, 6, handle_find_coordinator},
+    {protocol::api_key::join_group, 0, 9, handle_join_group},
+    {protocol::api_key::heartbeat, 0, 4, handle_heartbeat},
+    {protocol::api_key::leave_group, 0, 5, handle_leave_group},
+    {protocol::api_key::sync_group, 0, 5, handle_sync_group},
+    {protocol::api_key::describe_groups, 0, 5, handle_describe_groups},
+    {protocol::api_key::list_groups, 0, 5, handle_list_groups},
     {protocol::api_key::api_versions, 0, 4, handle_api_versions},
     {protocol::api_key::create_topics, 0, 7, handle_create_topics},
     {protocol::api_key::delete_topics, 0, 6, handle_delete_topics},
     {protocol::api_key::init_producer_id, 0, 5, handle_init_producer_id},
     {protocol::api_key::describe_configs, 0, 4, handle_describe_configs},
     {protocol::api_key::create_partitions, 0, 3, handle_create_partitions},
+    {protocol::api_key::delete_groups, 0, 2, handle_delete_groups},
     {protocol::api_key::incremental_alter_configs, 0, 1, handle_incremental_alter_configs},
+    {protocol::api_key::offset_delete, 0, 0, handle_offset_delete},
     {protocol::api_key::describe_cluster, 0, 1, handle_describe_cluster},
 }};
 

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "broker/api/api_table.h"
+#include "broker/groups/offsets_log.h"
 #include "broker/kafka_uuid.h"
 #include "engine/base/log.h"
 
@@ -60,6 +61,12 @@ handler_status handle_delete_topics(request_context& ctx, protocol::reader& body
     names.push_back(topic->name);
     out.name = names.back();
     out.topic_id = topic->id;
+    if (offsets_log::is_internal(topic->name)) {
+      // The committed offsets of every group live there.
+      out.error_code = static_cast<std::int16_t>(error_code::invalid_topic_exception);
+      out.error_message = "the internal topic __consumer_offsets cannot be deleted";
+      continue;
+    }
     if (auto removed = ctx.broker.delete_topic(names.back()); !removed) {
       out.error_code = static_cast<std::int16_t>(protocol::to_error_code(removed.code()));
       out.error_message = removed.failure().detail();

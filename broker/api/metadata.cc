@@ -5,6 +5,7 @@
 #include <set>
 
 #include "broker/api/api_table.h"
+#include "broker/groups/offsets_log.h"
 #include "engine/base/log.h"
 #include "engine/storage/checkpoint.h"
 
@@ -17,6 +18,7 @@ using Response = protocol::MetadataResponse;
 Response::MetadataResponseTopic describe(const topic_info& topic, std::int32_t node_id) {
   Response::MetadataResponseTopic out;
   out.name = topic.name;
+  out.is_internal = offsets_log::is_internal(topic.name);
   out.topic_id = topic.id;
   out.partitions.reserve(static_cast<std::size_t>(topic.partitions));
   for (std::int32_t p = 0; p < topic.partitions; ++p) {

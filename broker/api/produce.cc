@@ -40,6 +40,7 @@
 #include <memory>
 
 #include "broker/api/api_table.h"
+#include "broker/groups/offsets_log.h"
 #include "engine/base/log.h"
 #include "engine/storage/record_batch.h"
 
@@ -175,6 +176,13 @@ error_code append_partition(request_context& ctx, std::int16_t acks, std::string
                             Response::PartitionProduceResponse& out, std::size_t waiter_index) {
   partition_state* state = ctx.broker.partition(topic, data.index);
   if (state == nullptr) return error_code::unknown_topic_or_partition;
+  if (offsets_log::is_internal(topic)) {
+    // Kafka refuses client writes to internal topics the same way: only the group
+    // coordinator writes __consumer_offsets, in its own record format.
+    out.error_message =
+        "the internal topic __consumer_offsets is written by the group coordinator only";
+    return error_code::invalid_topic_exception;
+  }
   if (!data.records.has_value() || data.records->empty()) {
     out.error_message = "a produce request must carry exactly one record batch per partition";
     return error_code::invalid_record;

@@ -185,9 +185,14 @@ class AdminTest(unittest.TestCase):
             self.assertEqual(source_id(entry), DEFAULT_CONFIG)
 
             code, message = incremental_alter_configs(broker.bootstrap, "tuned",
-                                                      [("cleanup.policy", 0, "compact")])
+                                                      [("cleanup.policy", 0, "shred")])
             self.assertEqual(code, 40)  # INVALID_CONFIG
             self.assertIn("cleanup.policy", message)
+            self.assertEqual(incremental_alter_configs(broker.bootstrap, "tuned",
+                                                       [("cleanup.policy", 0, "compact,delete")]),
+                             (0, None))
+            self.assertEqual(describe_topic(admin, "tuned")["cleanup.policy"].value,
+                             "compact,delete")
 
             # An override survives a restart.
             self.assertEqual(incremental_alter_configs(broker.bootstrap, "tuned",

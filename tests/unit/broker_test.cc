@@ -96,9 +96,25 @@ TEST_F(TopicRegistryTest, CreationIsCheckedBeforeAnythingHappens) {
   EXPECT_EQ(topics_->check_create("bad name", 1, {}, problem), E::invalid_name);
   EXPECT_EQ(topics_->check_create("..", 1, {}, problem), E::invalid_name);
   EXPECT_EQ(topics_->check_create("t", 0, {}, problem), E::invalid_partitions);
-  EXPECT_EQ(topics_->check_create("t", 1, {{"cleanup.policy", "compact"}}, problem),
+  EXPECT_EQ(topics_->check_create("t", 1, {{"cleanup.policy", "shred"}}, problem),
             E::invalid_config);
   EXPECT_NE(problem.find("cleanup.policy"), std::string::npos);
+  for (const char* policy : {"compact", "delete", "compact,delete", "delete,compact"}) {
+    EXPECT_EQ(topics_->check_create("t", 1, {{"cleanup.policy", policy}}, problem), E::none)
+        << policy;
+  }
+  EXPECT_EQ(topics_->check_create("t", 1, {{"cleanup.policy", "compact,compact"}}, problem),
+            E::invalid_config);
+  EXPECT_EQ(topics_->check_create("t", 1, {{"min.cleanable.dirty.ratio", "1.5"}}, problem),
+            E::invalid_config);
+  EXPECT_EQ(topics_->check_create("t", 1, {{"delete.retention.ms", "-1"}}, problem),
+            E::invalid_config);
+  EXPECT_EQ(topics_->check_create("t", 1,
+                                  {{"min.cleanable.dirty.ratio", "0.1"},
+                                   {"delete.retention.ms", "0"},
+                                   {"min.compaction.lag.ms", "100"}},
+                                  problem),
+            E::none);
   EXPECT_EQ(topics_->check_create("t", 1, {{"no.such.config", "1"}}, problem), E::invalid_config);
   EXPECT_EQ(topics_->check_create("t", 1, {{"retention.ms", "soon"}}, problem), E::invalid_config);
   EXPECT_EQ(topics_->check_create("t", 1, {{"min.insync.replicas", "2"}}, problem), E::none);
@@ -210,7 +226,10 @@ TEST(MetaProperties, ClusterIdIsGeneratedOnceAndKept) {
 TEST(ApiDispatch, UnknownKeysAndUnsupportedVersionsCloseAsKafkaDoes) {
   EXPECT_EQ(verdict_for(9999, 0), dispatch_verdict::close_connection);
   EXPECT_EQ(verdict_for(-1, 0), dispatch_verdict::close_connection);
-  EXPECT_EQ(verdict_for(10, 4), dispatch_verdict::close_connection);  // FindCoordinator
+  EXPECT_EQ(verdict_for(10, 7), dispatch_verdict::close_connection);  // FindCoordinator v7
+  EXPECT_EQ(verdict_for(10, 0), dispatch_verdict::handle);            // groups need v0
+  EXPECT_EQ(verdict_for(11, 9), dispatch_verdict::handle);            // JoinGroup
+  EXPECT_EQ(verdict_for(68, 0), dispatch_verdict::close_connection);  // ConsumerGroupHeartbeat
   EXPECT_EQ(verdict_for(0, 2), dispatch_verdict::close_connection);   // Produce v2: magic 1
   EXPECT_EQ(verdict_for(0, 12), dispatch_verdict::close_connection);  // newer than the schema
   EXPECT_EQ(verdict_for(1, 3), dispatch_verdict::close_connection);   // Fetch v3
