@@ -225,6 +225,7 @@ class group_coordinator::impl {
   group* find_group(std::string_view group_id) const;
   group* find_group(std::string_view group_id, std::uint64_t incarnation) const;
   group& create_group(const std::string& group_id);
+  group* group_for_load(const std::string& group_id);
   void destroy_group(group& target);
   void cancel_deadlines(group& target);
   static bool has_offsets(const group& target) noexcept {
@@ -1614,16 +1615,21 @@ void group_coordinator::impl::shutdown() {
 // ---------------------------------------------------------------------------------------
 // Loading
 
-void group_coordinator::impl::load_offset(const offset_commit_record& record) noexcept {
-  group* target = find_group(record.group);
-  if (target == nullptr) {
-    if (groups_.size() >= config_.groups_max) {
-      SLUICE_LOG(warn, log_component, "group {}: not loaded, groups_max ({}) reached", record.group,
-                 config_.groups_max);
-      return;
-    }
-    target = &create_group(record.group);
+// The group a loaded record belongs to, made on first sight; nullptr (logged) past
+// groups_max.
+group* group_coordinator::impl::group_for_load(const std::string& group_id) {
+  if (group* existing = find_group(group_id)) return existing;
+  if (groups_.size() >= config_.groups_max) {
+    SLUICE_LOG(warn, log_component, "group {}: not loaded, groups_max ({}) reached", group_id,
+               config_.groups_max);
+    return nullptr;
   }
+  return &create_group(group_id);
+}
+
+void group_coordinator::impl::load_offset(const offset_commit_record& record) noexcept {
+  group* target = group_for_load(record.group);
+  if (target == nullptr) return;
   target->offsets[partition_key{record.topic, record.partition}] = committed_offset_value{
       record.committed_offset, record.leader_epoch, record.metadata, record.commit_timestamp_ms};
 }
@@ -1639,15 +1645,8 @@ void group_coordinator::impl::unload_offset(std::string_view group_id, std::stri
 }
 
 void group_coordinator::impl::load_group(const group_metadata_record& record) noexcept {
-  group* target = find_group(record.group);
-  if (target == nullptr) {
-    if (groups_.size() >= config_.groups_max) {
-      SLUICE_LOG(warn, log_component, "group {}: not loaded, groups_max ({}) reached", record.group,
-                 config_.groups_max);
-      return;
-    }
-    target = &create_group(record.group);
-  }
+  group* target = group_for_load(record.group);
+  if (target == nullptr) return;
   // A later record replaces the group's whole membership.
   cancel_deadlines(*target);
   target->pending_members.clear();
