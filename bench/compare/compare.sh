@@ -338,13 +338,15 @@ step_sluice() {
   return "$status"
 }
 
-# sluice-bench (our own load generator, tools/bench) is run with the same workloads when it
-# is built. Its interface assumed here: sluice-bench MODE --json --bootstrap HOST:PORT
-# --topic T --record-bytes B --duration-s S [--acks 1|all], printing one JSON object.
+# sluice-bench (our own load generator, tools/sluice-bench) is run with the same workloads
+# when it is built: produce acks=all, consume from the beginning, e2e; 1 KiB records, 8
+# partitions. Each prints one JSON document (--json); --broker-pid makes it read the
+# broker's CPU time itself, which it reports per GB beside its own (report.py reads
+# "cpu.broker_seconds" when there is no NAME.server.json).
 step_sluice_bench() {
   local binary=${SLUICE_BENCH_BIN:-}
   if [[ -z $binary ]]; then
-    for candidate in "$build/tools/bench/sluice-bench" "$build/sluice-bench"; do
+    for candidate in "$build/tools/sluice-bench/sluice-bench" "$build/sluice-bench"; do
       [[ -x $candidate ]] && { binary=$candidate; break; }
     done
   fi
@@ -355,11 +357,15 @@ step_sluice_bench() {
   local mode status=0
   for mode in produce consume e2e; do
     local extra=()
-    [[ $mode == produce ]] && extra=(--acks all)
+    case $mode in
+      produce) extra=(--acks all --duration-s "$duration") ;;
+      consume) extra=() ;;  # from the log start to the end offsets seen at its start
+      e2e) extra=(--acks all --duration-s "$duration") ;;
+    esac
     if ! timeout $((duration * 3 + 60)) "$binary" "$mode" --json \
-        --bootstrap "127.0.0.1:$sluice_port" --topic sluice-bench --record-bytes 1024 \
-        --duration-s "$duration" "${extra[@]}" >"$out/sluice_bench_$mode.json" \
-        2>"$out/sluice_bench_$mode.log"; then
+        --bootstrap "127.0.0.1:$sluice_port" --topic sluice-bench --partitions 8 \
+        --record-bytes 1024 --broker-pid "$sluice_pid" "${extra[@]}" \
+        >"$out/sluice_bench_$mode.json" 2>"$out/sluice_bench_$mode.log"; then
       echo "compare: sluice-bench $mode failed (see $out/sluice_bench_$mode.log)" >&2
       status=1
     fi

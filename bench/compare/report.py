@@ -77,6 +77,14 @@ def client_row(directory, name, label, note=""):
         row["server"] = server["server"]
         row["cpu_seconds"] = server["cpu_seconds"]
         row["cpu_seconds_per_gb"] = server["cpu_seconds"] / (data["bytes"] / 1e9)
+    elif data.get("tool") == "sluice-bench" and data.get("bytes"):
+        # sluice-bench reads the broker's CPU itself (--broker-pid); its bytes are record
+        # batch bytes (header and records), a few percent above the values alone.
+        broker = (data.get("cpu") or {}).get("broker_seconds")
+        if broker is not None:
+            row["server"] = "sluice"
+            row["cpu_seconds"] = broker
+            row["cpu_seconds_per_gb"] = broker / (data["bytes"] / 1e9)
     if note:
         row["note"] = note
     return row
