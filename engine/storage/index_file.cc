@@ -121,6 +121,12 @@ result<void> index_file::resize(std::size_t file_bytes) {
     const int protection = is_sealed() ? PROT_READ : PROT_READ | PROT_WRITE;
     void* mapped = ::mmap(nullptr, file_bytes, protection, MAP_SHARED, fd_, 0);
     if (mapped == MAP_FAILED) return error_from_errno(-errno, "index file: mmap(2)");
+    // Entries are appended a few at a time and looked up by binary search: never a
+    // sequential scan. Without this, the first fault on a fresh (mostly unwritten) index
+    // makes the kernel read ahead -- allocate and zero -- up to read_ahead_kb of page cache
+    // (8 MiB here) per index; with 10,000 partitions that stalled the broker for seconds
+    // (docs/benchmarks.md, "10,000 partitions"). Advisory: a failure changes nothing else.
+    (void)::madvise(mapped, file_bytes, MADV_RANDOM);
     new_map = static_cast<std::byte*>(mapped);
   }
   if (file_bytes < file_bytes_) {
