@@ -26,16 +26,8 @@
 #include <sys/resource.h>
 
 #include "latency_histogram.h"
+#include "load_client_common.h"
 #include "monotonic_clock.h"
-
-// The load client's own CPU seconds (user + system, all threads): on a small machine the
-// client competes with the server for the same cores, so the report shows both.
-static double client_cpu_seconds(void) {
-  struct rusage usage;
-  if (getrusage(RUSAGE_SELF, &usage) != 0) return 0;
-  return (double)(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-         (double)(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
-}
 
 enum { record_bytes_min = 8, record_bytes_max = 1 << 20 };
 
@@ -109,22 +101,6 @@ static void usage(FILE* out) {
           "  --max-pending P   unacknowledged messages at most (default 1024)\n"
           "  --timeout-s T     bound on the whole run (default duration + 60)\n"
           "  --label L         name echoed in the JSON line\n");
-}
-
-static bool parse_long(const char* text, long min, long max, long* out) {
-  char* end = NULL;
-  long value = strtol(text, &end, 10);
-  if (end == text || *end != '\0' || value < min || value > max) return false;
-  *out = value;
-  return true;
-}
-
-static bool parse_double(const char* text, double min, double max, double* out) {
-  char* end = NULL;
-  double value = strtod(text, &end);
-  if (end == text || *end != '\0' || !(value >= min && value <= max)) return false;
-  *out = value;
-  return true;
 }
 
 static int64_t remaining_ms(uint64_t deadline_ns) {

@@ -40,16 +40,8 @@
 #include <unistd.h>
 
 #include "latency_histogram.h"
+#include "load_client_common.h"
 #include "monotonic_clock.h"
-
-// The load client's own CPU seconds (user + system, all threads): on a small machine the
-// client competes with the server for the same cores, so the report shows both.
-static double client_cpu_seconds(void) {
-  struct rusage usage;
-  if (getrusage(RUSAGE_SELF, &usage) != 0) return 0;
-  return (double)(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-         (double)(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
-}
 
 enum { consume_batch_max = 1024, partitions_max = 4096, record_bytes_max = 16 << 20 };
 
@@ -477,22 +469,6 @@ static int run_consume(const load_options* options) {
   rd_kafka_topic_destroy(topic);
   rd_kafka_destroy(client);
   return records >= (uint64_t)options->records && errors == 0 ? 0 : 1;
-}
-
-static bool parse_long(const char* text, long min, long max, long* out) {
-  char* end = NULL;
-  long value = strtol(text, &end, 10);
-  if (end == text || *end != '\0' || value < min || value > max) return false;
-  *out = value;
-  return true;
-}
-
-static bool parse_double(const char* text, double min, double max, double* out) {
-  char* end = NULL;
-  double value = strtod(text, &end);
-  if (end == text || *end != '\0' || !(value >= min && value <= max)) return false;
-  *out = value;
-  return true;
 }
 
 int main(int argc, char** argv) {
