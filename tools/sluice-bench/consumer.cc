@@ -117,20 +117,8 @@ void consumer::pump(clock::time_point now) noexcept {
 void consumer::on_response(result<response_view> response) noexcept {
   in_flight_ = false;
   const auto arrived = clock::now();
-  ++stats_.requests;
-  if (!response.ok()) {
-    ++stats_.request_errors;
-    stats_.note_error(fmt::format("Fetch: {}", response.failure().detail()));
-    return;
-  }
-  protocol::reader in(response->body);
   protocol::FetchResponse message;
-  message.decode(in, version_);
-  if (!in.ok()) {
-    ++stats_.request_errors;
-    stats_.note_error("Fetch: the response does not decode");
-    return;
-  }
+  if (!stats_.decode_answer("Fetch", response, version_, message)) return;
   if (message.error_code != 0) {
     ++stats_.request_errors;
     stats_.note_error(fmt::format(

@@ -8,9 +8,14 @@
 // connections of one side.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <cstdint>
 #include <string>
+#include <string_view>
 
+#include "net/client/kafka_client.h"
+#include "net/protocol/reader.h"
 #include "tools/sluice-bench/latency_histogram.h"
 
 namespace sluice::bench {
@@ -28,6 +33,27 @@ struct load_stats {
 
   void note_error(const std::string& what) {
     if (first_error.empty()) first_error = what;
+  }
+  // Counts the answer to one request and decodes it into `out` at `version`; false (the
+  // request counted as failed, the first failure noted for the report) when the request
+  // failed or its answer does not decode. `api` names it in the note.
+  template <typename Message>
+  bool decode_answer(std::string_view api, const result<response_view>& response,
+                     std::int16_t version, Message& out) {
+    ++requests;
+    if (!response.ok()) {
+      ++request_errors;
+      note_error(fmt::format("{}: {}", api, response.failure().detail()));
+      return false;
+    }
+    protocol::reader in(response->body);
+    out.decode(in, version);
+    if (!in.ok()) {
+      ++request_errors;
+      note_error(fmt::format("{}: the response does not decode", api));
+      return false;
+    }
+    return true;
   }
   // Forgets what the warm-up did (keeps first_error: a failure is never forgotten).
   void reset() noexcept {

@@ -214,20 +214,8 @@ void producer::on_response(request_context& context, result<response_view> respo
   const auto arrived = clock::now();
   context.busy = false;
   --busy_contexts_;
-  ++stats_.requests;
-  if (!response.ok()) {
-    ++stats_.request_errors;
-    stats_.note_error(fmt::format("Produce: {}", response.failure().detail()));
-    return;
-  }
-  protocol::reader in(response->body);
   protocol::ProduceResponse message;
-  message.decode(in, version_);
-  if (!in.ok()) {
-    ++stats_.request_errors;
-    stats_.note_error("Produce: the response does not decode");
-    return;
-  }
+  if (!stats_.decode_answer("Produce", response, version_, message)) return;
   std::uint64_t acked_records = 0;
   std::uint64_t acked_bytes = 0;
   std::size_t answered = 0;
