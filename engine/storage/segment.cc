@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 
 #include "engine/base/log.h"
 #include "engine/storage/crc32c.h"
@@ -114,6 +115,11 @@ result<std::unique_ptr<segment>> segment::open(const std::string& dir, offset ba
   while (position + batch_layout::header_bytes <= *size) {
     auto header = decode_batch_header(s->bytes(file_pos(position), *size - position));
     if (!header || header->total_bytes() > *size - position) break;
+    // The base offset and the count lie outside the CRC, and nothing here checks the CRC:
+    // a damaged header can claim offsets this segment cannot hold (before the previous
+    // batch, or beyond the 32-bit offsets its indexes store). It ends the walk like a torn
+    // tail, so the indexes are never built from it; recover() cuts it.
+    if (!s->holds_offsets_of(*header)) break;
     s->next_offset_ = std::max(s->next_offset_, header->next_offset());
     if (header->max_timestamp > s->max_timestamp_) {
       s->max_timestamp_ = header->max_timestamp;
@@ -143,6 +149,12 @@ result<std::unique_ptr<segment>> segment::open(const std::string& dir, offset ba
   }
   if (!active) SLUICE_TRY(s->seal());
   return s;
+}
+
+bool segment::holds_offsets_of(const batch_header& header) const noexcept {
+  constexpr std::int64_t relative_offset_max = std::numeric_limits<std::uint32_t>::max();
+  return header.base_offset >= next_offset_ && header.last_offset() >= header.base_offset &&
+         header.last_offset() - base_offset_ <= relative_offset_max;
 }
 
 result<void> segment::open_files(bool create) {

@@ -157,6 +157,9 @@ class segment {
  private:
   segment(std::string dir, offset base_offset, const log_config& config);
   result<void> open_files(bool create);
+  // Whether the batch can come next in this segment: its offsets follow the ones before
+  // it and fit the indexes' 32-bit relative offsets.
+  bool holds_offsets_of(const batch_header& header) const noexcept;
   result<void> map_log();
   template <typename Index>
   result<Index> open_index(const std::string& path, index_open_mode mode);

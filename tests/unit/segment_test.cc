@@ -99,6 +99,42 @@ TEST_F(SegmentTest, RecoverCutsAtTheFirstCorruptBatch) {
   EXPECT_EQ(*file_size((*s)->log_fd()), tenth->value());
 }
 
+// Found by CrashTest.TornAndCorruptFiles (seed 576653318): a bit flip in a base offset
+// (outside the CRC) and a lost index made open() build the indexes from the damaged
+// header, and an index append asserted. Such a batch must end the walk like a torn tail.
+TEST_F(SegmentTest, OpenWithLostIndexesStopsAtABatchWhoseOffsetsTheSegmentCannotHold) {
+  for (const std::int64_t damaged_base : {std::int64_t{1} << 40, std::int64_t{100}}) {
+    temp_dir dir;
+    next_ = offset(100);
+    file_pos sixth{0};
+    {
+      auto s = segment::create(dir.path(), offset(100), config_);
+      ASSERT_TRUE(s.ok());
+      for (int i = 0; i < 10; ++i) append(**s, 2, 1000);
+      auto at = (*s)->find_batch(offset(110), (*s)->written_bytes());
+      ASSERT_TRUE(at.has_value());
+      sixth = *at;
+      // Beyond 32-bit relative offsets, or back before the batches ahead of it.
+      std::byte base[8];
+      for (int b = 0; b < 8; ++b) {
+        base[b] = static_cast<std::byte>(damaged_base >> (8 * (7 - b)));
+      }
+      ASSERT_EQ(::pwrite((*s)->log_fd(), base, 8, static_cast<off_t>(sixth.value())), 8);
+    }
+    ASSERT_EQ(::unlink((dir.path() + "/" + segment_file_name(offset(100), ".index")).c_str()), 0);
+    ASSERT_EQ(::unlink((dir.path() + "/" + segment_file_name(offset(100), ".timeindex")).c_str()),
+              0);
+    auto s = segment::open(dir.path(), offset(100), config_, /*active=*/true);
+    ASSERT_TRUE(s.ok()) << s.failure().detail();
+    EXPECT_EQ((*s)->size_bytes(), sixth.value()) << "damaged base " << damaged_base;
+    EXPECT_EQ((*s)->next_offset(), offset(110));
+    auto recovered = (*s)->recover(config_);
+    ASSERT_TRUE(recovered.ok());
+    EXPECT_EQ(recovered->batches, 5u);
+    EXPECT_EQ((*s)->next_offset(), offset(110));
+  }
+}
+
 TEST_F(SegmentTest, TruncateToAndAbandonUnwritten) {
   auto s = segment::create(dir_.path(), offset(100), config_);
   ASSERT_TRUE(s.ok());
