@@ -37,15 +37,22 @@ std::int32_t read_big_endian_32(const std::byte* p) noexcept {
 // ---- response_slot ----------------------------------------------------------------------
 
 response_slot::response_slot(response_slot&& other) noexcept
-    : link_(std::move(other.link_)), sequence_(other.sequence_) {}
+    : link_(std::move(other.link_)), sink_(std::move(other.sink_)), sequence_(other.sequence_) {}
 
 response_slot& response_slot::operator=(response_slot&& other) noexcept {
   if (this != &other) {
     release();
     link_ = std::move(other.link_);
+    sink_ = std::move(other.sink_);
     sequence_ = other.sequence_;
   }
   return *this;
+}
+
+response_slot response_slot::to_sink(std::shared_ptr<response_sink> sink) noexcept {
+  response_slot slot;
+  slot.sink_ = std::move(sink);
+  return slot;
 }
 
 response_slot::~response_slot() {
@@ -53,6 +60,11 @@ response_slot::~response_slot() {
 }
 
 bool response_slot::respond(outgoing_frame frame) noexcept {
+  if (sink_) {
+    auto sink = std::move(sink_);
+    sink->on_response(std::move(frame));
+    return true;
+  }
   if (!link_) return false;
   connection* conn = link_->conn;
   link_.reset();
@@ -62,6 +74,11 @@ bool response_slot::respond(outgoing_frame frame) noexcept {
 }
 
 void response_slot::release() noexcept {
+  if (sink_) {
+    auto sink = std::move(sink_);
+    sink->on_release();
+    return;
+  }
   if (!link_) return;
   connection* conn = link_->conn;
   link_.reset();

@@ -108,6 +108,18 @@ class connection_owner {
   ~connection_owner() = default;
 };
 
+// Where the response of a slot goes when it is not a local connection's: a request
+// forwarded from another core answers through a sink that carries the frame back to the
+// core that owns the connection (broker/cores.h). Called once, on the thread that fills
+// the slot.
+class response_sink {
+ public:
+  virtual ~response_sink() = default;
+  virtual void on_response(outgoing_frame frame) noexcept = 0;
+  // Released without a response.
+  virtual void on_release() noexcept = 0;
+};
+
 // The place of one response in a connection's send order. Move-only. Fill it with
 // respond(); destroying it unfilled releases the place with no response (a request that
 // needs none, such as a produce with acks=0). Safe to use after the connection is gone.
@@ -120,8 +132,11 @@ class response_slot {
   response_slot& operator=(const response_slot&) = delete;
   ~response_slot();
 
+  // A slot whose response goes to `sink` instead of a connection.
+  static response_slot to_sink(std::shared_ptr<response_sink> sink) noexcept;
+
   // Holds a place (false after respond(), release(), or for a slot never reserved).
-  explicit operator bool() const noexcept { return link_ != nullptr; }
+  explicit operator bool() const noexcept { return link_ != nullptr || sink_ != nullptr; }
   // Queues `frame` to be sent after every response reserved before it. Returns false
   // (and drops the frame) when the connection has closed meanwhile.
   bool respond(outgoing_frame frame) noexcept;
@@ -135,6 +150,7 @@ class response_slot {
       : link_(std::move(to)), sequence_(sequence) {}
 
   std::shared_ptr<link> link_;
+  std::shared_ptr<response_sink> sink_;
   std::uint64_t sequence_ = 0;
 };
 

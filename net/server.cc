@@ -54,6 +54,7 @@ result<std::unique_ptr<server>> server::start(reactor& ring, const server_config
   auto buffers = buffer_ring::create(ring, config.buffers);
   if (!buffers.ok()) return buffers.failure();
   made->buffers_ = std::move(buffers).value();
+  if (!config.listen_enabled) return made;
   auto opened = listener::open(ring, config.listen, *made, made->metrics_);
   if (!opened.ok()) return opened.failure();
   made->listener_ = std::move(opened).value();
@@ -113,6 +114,15 @@ void server::close_all() noexcept {
 }
 
 void server::on_accept(int fd) noexcept {
+  if (stopping_) {
+    ::close(fd);
+    return;
+  }
+  if (hand_off_ && hand_off_(fd)) return;
+  adopt(fd);
+}
+
+void server::adopt(int fd) noexcept {
   if (stopping_) {
     ::close(fd);
     return;

@@ -37,6 +37,9 @@ namespace sluice {
 
 struct server_config {
   listener_config listen;
+  // False: no listener; connections come only through adopt() (the other cores of a
+  // multi-core broker, whose sockets core 0 accepts and hands over).
+  bool listen_enabled = true;
   // Kafka's max.connections: beyond it sockets are accepted and closed at once.
   std::size_t connections_max = 10000;
   connection_config connection;
@@ -54,7 +57,15 @@ class server final : private listener::observer, private connection_owner {
   server& operator=(const server&) = delete;
   ~server();
 
-  std::uint16_t port() const noexcept { return listener_->port(); }
+  std::uint16_t port() const noexcept { return listener_ ? listener_->port() : 0; }
+  // Offers each accepted socket to `hand_off` first; when it returns true it has taken
+  // the socket (to give it to another core's server), otherwise this server keeps it.
+  void set_hand_off(std::function<bool(int fd)> hand_off) noexcept {
+    hand_off_ = std::move(hand_off);
+  }
+  // Takes a connected socket as if this server had accepted it (limits apply; closed at
+  // once while stopping). On this server's reactor thread.
+  void adopt(int fd) noexcept;
   void stop(std::chrono::milliseconds drain_timeout) noexcept;
   bool stopped() const noexcept;
 
@@ -76,6 +87,7 @@ class server final : private listener::observer, private connection_owner {
   reactor& reactor_;
   server_config config_;
   handler_factory make_handler_;
+  std::function<bool(int fd)> hand_off_;
   net_metrics metrics_;
   std::unique_ptr<buffer_ring> buffers_;
   std::unique_ptr<listener> listener_;
