@@ -46,7 +46,8 @@ class fetch_purgatory final : public fetch_waker {
   fetch_purgatory& operator=(const fetch_purgatory&) = delete;
   ~fetch_purgatory();
 
-  bool full() const noexcept { return parked_.size() >= fetches_max; }
+  // No room, or stopped: nothing may park.
+  bool full() const noexcept { return stopped_ || parked_.size() >= fetches_max; }
   // Takes the fetch until it completes; returns its id. REQUIRES !full().
   std::uint64_t park(std::unique_ptr<delayed_fetch> fetch, clock::time_point deadline) noexcept;
   void wake_fetch(std::uint64_t id) noexcept override;

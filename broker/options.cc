@@ -86,7 +86,7 @@ parse_outcome parse_broker_options(int argc, const char* const* argv) {
   bool auto_create_topics = true;
   std::int64_t default_partitions = 1;
   std::int64_t connections_max = 10000;
-  std::int64_t cores = 1;
+  std::int64_t cores = 0;
   std::int64_t request_bytes_max = 104857600;
   bool log_cleaner_enable = out.log_cleaner_enable;
   std::int64_t log_cleaner_backoff_ms = out.log_cleaner_backoff.count();
@@ -128,7 +128,7 @@ parse_outcome parse_broker_options(int argc, const char* const* argv) {
     ("auto-create-topics", po::value(&auto_create_topics)->default_value(auto_create_topics), "create unknown topics a client asks Metadata for: true or false (auto.create.topics.enable)")
     ("default-partitions", po::value(&default_partitions)->default_value(default_partitions), "partitions of auto-created topics and of CreateTopics with -1 (num.partitions)")
     ("max-connections", po::value(&connections_max)->default_value(connections_max), "open client connections at most; more are closed at once (max.connections)")
-    ("cores", po::value(&cores)->default_value(cores), "reactor threads, each owning a share of the partitions; this build runs 1")
+    ("cores", po::value(&cores)->default_value(cores), "reactor threads (one per core), each owning a share of the partitions; 0 = one per CPU this process may run on, at most 64")
     ("max-request-bytes", po::value(&request_bytes_max)->default_value(request_bytes_max), "largest request accepted, in bytes; larger closes the connection (socket.request.max.bytes)");
   // clang-format on
 
@@ -213,11 +213,8 @@ parse_outcome parse_broker_options(int argc, const char* const* argv) {
     return parse_error{"--default-partitions: must be between 1 and 10000"};
   }
   if (connections_max < 1) return parse_error{"--max-connections: must be positive"};
-  if (cores < 1) return parse_error{"--cores: must be at least 1"};
-  if (cores > 1) {
-    return parse_error{
-        "--cores: this build runs one reactor thread for every connection and "
-        "partition; use --cores 1"};
+  if (cores < 0 || cores > 64) {
+    return parse_error{"--cores: must be between 1 and 64, or 0 for one per available CPU"};
   }
   if (request_bytes_max < 1024 || request_bytes_max > std::numeric_limits<std::int32_t>::max()) {
     return parse_error{"--max-request-bytes: must be between 1024 and 2147483647"};

@@ -47,8 +47,8 @@ struct broker_options {
   std::int32_t default_partitions = 1;
   // Kafka's max.connections and socket.request.max.bytes.
   std::size_t connections_max = 10000;
-  // Reactor threads. One for now: every partition and connection lives on it.
-  std::size_t cores = 1;
+  // Reactor threads, each owning a share of the partitions (broker/cores.h).
+  std::size_t cores = 0;  // 0: one per CPU the process may run on
   std::size_t request_bytes_max = 104857600;
   log_level level = log_level::info;
   log_config log;

@@ -39,12 +39,92 @@ const error corrupt_file(errc::corrupt_batch, "the topics file is malformed");
 
 }  // namespace
 
+// ---- topic_table, topic_catalog ----------------------------------------------------------
+
+const topic_info* topic_table::find(std::string_view name) const noexcept {
+  auto it = topics_.find(name);
+  return it == topics_.end() ? nullptr : it->second.get();
+}
+
+const topic_info* topic_table::find(const protocol::uuid& id) const noexcept {
+  auto it = by_id_.find(id);
+  return it == by_id_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<const topic_table> topic_catalog::newer_than(std::uint64_t& version) const {
+  if (version_.load(std::memory_order_acquire) == version) return nullptr;
+  std::lock_guard lock(mutex_);
+  version = version_.load(std::memory_order_relaxed);
+  return table_;
+}
+
+void topic_catalog::publish(std::shared_ptr<const topic_table> table) {
+  std::lock_guard lock(mutex_);
+  table_ = std::move(table);
+  version_.fetch_add(1, std::memory_order_release);
+}
+
+// ---- local_log_set --------------------------------------------------------------------------
+
+void local_log_set::for_each(const std::function<void(const topic_partition&)>& visit) {
+  logs_.for_each([&](const topic_partition& tp, partition_log&) { visit(tp); });
+}
+
+bool local_log_set::exists(const topic_partition& tp) {
+  return logs_.get(tp) != nullptr;
+}
+
+result<void> local_log_set::create(const topic_partition& tp, const log_config& config) {
+  auto created = logs_.create(tp, config);
+  if (!created) return created.failure();
+  return {};
+}
+
+void local_log_set::set_config(const topic_partition& tp, const log_config& config) {
+  if (partition_log* log = logs_.get(tp)) log->set_config(config);
+}
+
+log_set::removal local_log_set::remove_if_idle(
+    const topic_partition& tp, const std::function<void(const topic_partition&)>& before_remove) {
+  partition_log* log = logs_.get(tp);
+  if (log == nullptr) return removal::absent;
+  if (!log->idle()) return removal::busy;
+  before_remove(tp);
+  if (auto removed = logs_.remove(tp); !removed) {
+    SLUICE_LOG(error, "broker", "cannot remove the files of {}: {}; remove {}/{} by hand",
+               tp.dir_name(), removed.failure().detail(), logs_.config().data_dir, tp.dir_name());
+  }
+  return removal::removed;
+}
+
+// ---- topic_registry -------------------------------------------------------------------------
+
 result<std::unique_ptr<topic_registry>> topic_registry::open(const std::string& data_dir,
                                                              log_manager& logs,
                                                              const log_config& defaults) {
-  std::unique_ptr<topic_registry> registry(new topic_registry(data_dir, logs, defaults));
+  return open(data_dir, std::make_unique<local_log_set>(logs), defaults);
+}
+
+result<std::unique_ptr<topic_registry>> topic_registry::open(const std::string& data_dir,
+                                                             std::unique_ptr<log_set> logs,
+                                                             const log_config& defaults,
+                                                             topic_catalog* publish_to) {
+  std::unique_ptr<topic_registry> registry(new topic_registry(data_dir, std::move(logs), defaults));
+  if (publish_to != nullptr) registry->catalog_ = publish_to;
   SLUICE_TRY(registry->load());
+  registry->publish();
   return registry;
+}
+
+void topic_registry::publish() {
+  auto table = std::make_shared<topic_table>();
+  for (const auto& [name, topic] : topics_) {
+    auto copy = std::make_shared<const topic_info>(*topic);
+    table->by_id_[copy->id] = copy.get();
+    table->topics_.emplace(name, std::move(copy));
+  }
+  for (const auto& [name, partitions] : deleting_) table->deleting_.insert(name);
+  catalog_->publish(std::move(table));
 }
 
 result<void> topic_registry::load() {
@@ -107,7 +187,7 @@ result<void> topic_registry::load() {
   // Partition directories no topic claims: adopt them (a crash between creating the logs
   // and writing the file, or data written by a storage-only build).
   std::map<std::string, std::int32_t> orphans;
-  logs_.for_each([&](const topic_partition& tp, partition_log&) {
+  logs_->for_each([&](const topic_partition& tp) {
     if (deleting_.count(tp.topic) != 0) return;
     const topic_info* known = find(tp.topic);
     if (known != nullptr && tp.partition < known->partitions) return;
@@ -141,16 +221,15 @@ result<void> topic_registry::load() {
   for (auto& [name, topic] : topics_) {
     for (std::int32_t p = 0; p < topic->partitions; ++p) {
       topic_partition tp{name, p};
-      if (partition_log* log = logs_.get(tp)) {
-        log->set_config(topic->log);
+      if (logs_->exists(tp)) {
+        logs_->set_config(tp, topic->log);
         continue;
       }
       SLUICE_LOG(warn, "broker",
                  "partition {} is registered but has no directory; creating it "
                  "empty",
                  tp.dir_name());
-      auto created = logs_.create(tp, topic->log);
-      if (!created) return created.failure();
+      SLUICE_TRY(logs_->create(tp, topic->log));
     }
   }
   if (changed || !deleting_.empty()) SLUICE_TRY(persist());
@@ -180,6 +259,7 @@ result<void> topic_registry::persist() {
   auto written = write_file_atomically(
       data_dir_ + "/" + file_name,
       std::span(reinterpret_cast<const std::byte*>(text.data()), text.size()));
+  publish();
   if (!written) {
     SLUICE_LOG(error, "broker", "cannot write {}/{}: {}; topic changes are not persisted",
                data_dir_, file_name, written.failure().detail());
@@ -234,12 +314,15 @@ result<const topic_info*> topic_registry::create(std::string_view name, std::int
   // Logs first, then the file: a crash in between leaves directories that the next
   // start adopts, never a registered topic without logs.
   for (std::int32_t p = 0; p < partitions; ++p) {
-    auto created = logs_.create(topic_partition{topic.name, p}, topic.log);
+    auto created = logs_->create(topic_partition{topic.name, p}, topic.log);
     if (!created) {
       SLUICE_LOG(error, "broker", "cannot create partition {}-{}: {}", topic.name, p,
                  created.failure().detail());
       for (std::int32_t undo = 0; undo < p; ++undo) {
-        (void)logs_.remove(topic_partition{topic.name, undo});
+        // Just created: idle, unless a write already reached it (then the next start
+        // adopts the directory).
+        (void)logs_->remove_if_idle(topic_partition{topic.name, undo},
+                                    [](const topic_partition&) {});
       }
       return created.failure();
     }
@@ -258,8 +341,11 @@ result<void> topic_registry::add_partitions(std::string_view name, std::int32_t 
   SLUICE_ASSERT(total > topic.partitions, "add_partitions must grow the topic");
   if (total > partitions_per_topic_max) return error(errc::invalid_argument, "too many partitions");
   for (std::int32_t p = topic.partitions; p < total; ++p) {
-    auto created = logs_.create(topic_partition{topic.name, p}, topic.log);
-    if (!created) return created.failure();
+    auto created = logs_->create(topic_partition{topic.name, p}, topic.log);
+    if (!created) {
+      (void)persist();  // what exists so far
+      return created.failure();
+    }
     topic.partitions = p + 1;  // what exists so far, should the next one fail
   }
   return persist();
@@ -284,10 +370,9 @@ result<void> topic_registry::set_overrides(std::string_view name,
   }
   topic.log = std::get<log_config>(resolved);
   for (std::int32_t p = 0; p < topic.partitions; ++p) {
-    if (partition_log* log = logs_.get(topic_partition{topic.name, p})) {
-      log->set_config(topic.log);
-    }
+    logs_->set_config(topic_partition{topic.name, p}, topic.log);
   }
+  publish();
   SLUICE_LOG(info, "broker", "topic {}: config overrides now {}", topic.name, overrides.size());
   return {};
 }
@@ -311,17 +396,7 @@ std::size_t topic_registry::remove_idle_logs(
     std::int32_t left = 0;
     for (std::int32_t p = 0; p < it->second; ++p) {
       topic_partition tp{it->first, p};
-      partition_log* log = logs_.get(tp);
-      if (log == nullptr) continue;
-      if (!log->idle()) {
-        ++left;
-        continue;
-      }
-      before_remove(tp);
-      if (auto removed = logs_.remove(tp); !removed) {
-        SLUICE_LOG(error, "broker", "cannot remove the files of {}: {}; remove {}/{} by hand",
-                   tp.dir_name(), removed.failure().detail(), data_dir_, tp.dir_name());
-      }
+      if (logs_->remove_if_idle(tp, before_remove) == log_set::removal::busy) ++left;
     }
     if (left == 0) {
       it = deleting_.erase(it);

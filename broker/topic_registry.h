@@ -19,12 +19,17 @@
 // The file is rewritten (atomically, with fsync) on every change: a blocking write of a
 // few kilobytes on the reactor thread, acceptable for admin operations that are rare.
 //
-// Owned by the broker; touched only by the reactor's thread.
+// Owned by the broker; touched only by core 0's thread (the one thread of a single-core
+// broker). Other cores read the topic_table it publishes, and reach the partitions they
+// own through the log_set, which runs each operation on the owning core.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,6 +41,12 @@
 
 namespace sluice {
 
+struct uuid_less {
+  bool operator()(const protocol::uuid& a, const protocol::uuid& b) const noexcept {
+    return a.bytes < b.bytes;
+  }
+};
+
 struct topic_info {
   std::string name;
   protocol::uuid id;
@@ -43,6 +54,79 @@ struct topic_info {
   topic_config_overrides overrides;
   // The broker defaults with the overrides applied.
   log_config log;
+};
+
+// A read-only copy of the registry's topics, published after every change so that every
+// core can read it while core 0 changes the registry (the registry lives on core 0).
+// Immutable once published: readers hold it by shared_ptr, and the pointers find()
+// returns stay valid as long as they hold it.
+class topic_table {
+ public:
+  const topic_info* find(std::string_view name) const noexcept;
+  const topic_info* find(const protocol::uuid& id) const noexcept;
+  bool being_deleted(std::string_view name) const noexcept {
+    return deleting_.find(name) != deleting_.end();
+  }
+  std::size_t size() const noexcept { return topics_.size(); }
+  template <typename Visit>
+  void for_each(Visit&& visit) const {
+    for (const auto& [name, topic] : topics_) visit(*topic);
+  }
+
+ private:
+  friend class topic_registry;
+  std::map<std::string, std::shared_ptr<const topic_info>, std::less<>> topics_;
+  std::map<protocol::uuid, const topic_info*, uuid_less> by_id_;
+  std::set<std::string, std::less<>> deleting_;
+};
+
+// Where the registry publishes its topic_table, for the cores to pick up. Thread-safe:
+// published on core 0, read from every core (one version check per request, a short
+// lock only when the version moved).
+class topic_catalog {
+ public:
+  // The table of the latest publication, when it is newer than `version` (which is then
+  // updated); nullptr otherwise.
+  std::shared_ptr<const topic_table> newer_than(std::uint64_t& version) const;
+  void publish(std::shared_ptr<const topic_table> table);
+
+ private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<const topic_table> table_;
+  std::atomic<std::uint64_t> version_{0};
+};
+
+// The partition logs as the registry creates, configures and removes them: one core's
+// log_manager (local_log_set), or every core's (broker/cores.h).
+class log_set {
+ public:
+  virtual ~log_set() = default;
+  virtual void for_each(const std::function<void(const topic_partition&)>& visit) = 0;
+  virtual bool exists(const topic_partition& tp) = 0;
+  virtual result<void> create(const topic_partition& tp, const log_config& config) = 0;
+  // Applies a topic's (new) config to the partition's log, if it exists.
+  virtual void set_config(const topic_partition& tp, const log_config& config) = 0;
+  enum class removal : std::uint8_t { removed, busy, absent };
+  // Removes the log if it is idle, calling `before_remove` first (for a log of this core;
+  // other cores detach their own state).
+  virtual removal remove_if_idle(
+      const topic_partition& tp,
+      const std::function<void(const topic_partition&)>& before_remove) = 0;
+};
+
+// The log_set of a single log_manager.
+class local_log_set final : public log_set {
+ public:
+  explicit local_log_set(log_manager& logs) noexcept : logs_(logs) {}
+  void for_each(const std::function<void(const topic_partition&)>& visit) override;
+  bool exists(const topic_partition& tp) override;
+  result<void> create(const topic_partition& tp, const log_config& config) override;
+  void set_config(const topic_partition& tp, const log_config& config) override;
+  removal remove_if_idle(const topic_partition& tp,
+                         const std::function<void(const topic_partition&)>& before_remove) override;
+
+ private:
+  log_manager& logs_;
 };
 
 class topic_registry {
@@ -57,6 +141,14 @@ class topic_registry {
   static result<std::unique_ptr<topic_registry>> open(const std::string& data_dir,
                                                       log_manager& logs,
                                                       const log_config& defaults);
+  // The same over any log_set (the logs of every core), publishing into `publish_to`
+  // (which must outlive the registry) instead of a catalog of its own.
+  static result<std::unique_ptr<topic_registry>> open(const std::string& data_dir,
+                                                      std::unique_ptr<log_set> logs,
+                                                      const log_config& defaults,
+                                                      topic_catalog* publish_to = nullptr);
+  // Where this registry publishes its table (after open and after every change).
+  const topic_catalog& catalog() const noexcept { return *catalog_; }
 
   topic_registry(const topic_registry&) = delete;
   topic_registry& operator=(const topic_registry&) = delete;
@@ -98,24 +190,23 @@ class topic_registry {
   const log_config& defaults() const noexcept { return defaults_; }
 
  private:
-  topic_registry(std::string data_dir, log_manager& logs, const log_config& defaults)
-      : data_dir_(std::move(data_dir)), logs_(logs), defaults_(defaults) {}
+  topic_registry(std::string data_dir, std::unique_ptr<log_set> logs, const log_config& defaults)
+      : data_dir_(std::move(data_dir)), logs_(std::move(logs)), defaults_(defaults) {}
   result<void> load();
+  // Writes the file, then publishes the table.
   result<void> persist();
+  void publish();
   topic_info* insert(topic_info topic);
 
   std::string data_dir_;
-  log_manager& logs_;
+  std::unique_ptr<log_set> logs_;
   log_config defaults_;
   std::map<std::string, std::unique_ptr<topic_info>, std::less<>> topics_;
-  struct uuid_less {
-    bool operator()(const protocol::uuid& a, const protocol::uuid& b) const noexcept {
-      return a.bytes < b.bytes;
-    }
-  };
   std::map<protocol::uuid, topic_info*, uuid_less> by_id_;
   // Topics being deleted: name -> partition count; persisted as "deleting" lines.
   std::map<std::string, std::int32_t, std::less<>> deleting_;
+  topic_catalog own_catalog_;
+  topic_catalog* catalog_ = &own_catalog_;
 };
 
 }  // namespace sluice

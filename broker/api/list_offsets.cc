@@ -89,6 +89,55 @@ result<found_record> lookup(partition_log& log, std::int64_t target) {
   return search_batch(log, **batch, [target](std::int64_t t) { return t >= target; });
 }
 
+// One partition's answer, on the core that owns it.
+Response::ListOffsetsPartitionResponse list_partition(
+    broker_context& broker, std::int16_t version, std::string_view peer, std::string_view topic,
+    const protocol::ListOffsetsRequest::ListOffsetsPartition& wanted) {
+  Response::ListOffsetsPartitionResponse out;
+  out.partition_index = wanted.partition_index;
+  partition_state* state = broker.partition(topic, wanted.partition_index);
+  if (state == nullptr) {
+    out.error_code = static_cast<std::int16_t>(error_code::unknown_topic_or_partition);
+    return out;
+  }
+  if (wanted.current_leader_epoch > 0) {
+    out.error_code = static_cast<std::int16_t>(error_code::unknown_leader_epoch);
+    return out;
+  }
+  if ((wanted.timestamp == max_timestamp && version < 7) ||
+      (wanted.timestamp == earliest_local_timestamp && version < 8) ||
+      (wanted.timestamp == latest_tiered_timestamp && version < 9) ||
+      wanted.timestamp < latest_tiered_timestamp) {
+    out.error_code = static_cast<std::int16_t>(error_code::unsupported_version);
+    return out;
+  }
+  auto found = lookup(state->log(), wanted.timestamp);
+  if (!found) {
+    out.error_code = static_cast<std::int16_t>(protocol::to_error_code(found.code()));
+    SLUICE_LOG(warn, "kafka", "{}: ListOffsets {}-{} at {} failed: {}", peer, topic,
+               wanted.partition_index, wanted.timestamp, found.failure().detail());
+    return out;
+  }
+  out.offset = found->offset;
+  out.timestamp = found->timestamp;
+  out.leader_epoch = found->offset >= 0 ? 0 : -1;
+  return out;
+}
+
+// A ListOffsets whose partitions live on several cores: each owner looks its partitions
+// up, and the response goes once every answer is back. Touched on its own core only.
+struct gathered_list_offsets {
+  response_address address;
+  response_slot slot;
+  std::vector<std::string> topic_names;  // the response's names point here
+  Response response;
+  std::size_t pending = 0;
+
+  void done_one() noexcept {
+    if (--pending == 0) respond(slot, address, response);
+  }
+};
+
 }  // namespace
 
 handler_status handle_list_offsets(request_context& ctx, protocol::reader& body) {
@@ -98,44 +147,43 @@ handler_status handle_list_offsets(request_context& ctx, protocol::reader& body)
   response_slot slot = ctx.reserve();
   if (!slot) return handler_status::done;
 
-  Response response;
+  auto gathered = std::make_shared<gathered_list_offsets>();
+  gathered->address = ctx.address;
+  gathered->slot = std::move(slot);
+  gathered->topic_names.reserve(request.topics.size());
+  Response& response = gathered->response;
   response.topics.reserve(request.topics.size());
+  // The handler's own hold, so that answers coming back cannot finish before all asked.
+  gathered->pending = 1;
   for (const auto& topic : request.topics) {
+    const std::string& name = gathered->topic_names.emplace_back(topic.name);
     auto& topic_out = response.topics.emplace_back();
-    topic_out.name = topic.name;
+    topic_out.name = name;
     topic_out.partitions.reserve(topic.partitions.size());
     for (const auto& wanted : topic.partitions) {
       auto& out = topic_out.partitions.emplace_back();
+      const std::uint32_t owner = ctx.broker.owner_of(name, wanted.partition_index);
+      if (owner == ctx.broker.core_index()) {
+        out = list_partition(ctx.broker, ctx.version(), ctx.peer(), name, wanted);
+        continue;
+      }
       out.partition_index = wanted.partition_index;
-      partition_state* state = ctx.broker.partition(topic.name, wanted.partition_index);
-      if (state == nullptr) {
-        out.error_code = static_cast<std::int16_t>(error_code::unknown_topic_or_partition);
-        continue;
-      }
-      if (wanted.current_leader_epoch > 0) {
-        out.error_code = static_cast<std::int16_t>(error_code::unknown_leader_epoch);
-        continue;
-      }
-      if ((wanted.timestamp == max_timestamp && ctx.version() < 7) ||
-          (wanted.timestamp == earliest_local_timestamp && ctx.version() < 8) ||
-          (wanted.timestamp == latest_tiered_timestamp && ctx.version() < 9) ||
-          wanted.timestamp < latest_tiered_timestamp) {
-        out.error_code = static_cast<std::int16_t>(error_code::unsupported_version);
-        continue;
-      }
-      auto found = lookup(state->log(), wanted.timestamp);
-      if (!found) {
-        out.error_code = static_cast<std::int16_t>(protocol::to_error_code(found.code()));
-        SLUICE_LOG(warn, "kafka", "{}: ListOffsets {}-{} at {} failed: {}", ctx.peer(), topic.name,
-                   wanted.partition_index, wanted.timestamp, found.failure().detail());
-        continue;
-      }
-      out.offset = found->offset;
-      out.timestamp = found->timestamp;
-      out.leader_epoch = found->offset >= 0 ? 0 : -1;
+      ++gathered->pending;
+      core_router& router = *ctx.broker.router();
+      router.run_on(owner,
+                    [origin = router.self(), gathered, version = ctx.version(),
+                     peer = std::string(ctx.peer()), name, wanted, t = response.topics.size() - 1,
+                     p = topic_out.partitions.size() - 1](broker_context& core) mutable {
+                      auto result = list_partition(core, version, peer, name, wanted);
+                      core.router()->run_on(
+                          origin, [gathered = std::move(gathered), result, t, p](broker_context&) {
+                            gathered->response.topics[t].partitions[p] = result;
+                            gathered->done_one();
+                          });
+                    });
     }
   }
-  respond(slot, ctx.address, response);
+  gathered->done_one();
   return handler_status::done;
 }
 

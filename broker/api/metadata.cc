@@ -46,11 +46,24 @@ handler_status handle_metadata(request_context& ctx, protocol::reader& body) {
   protocol::MetadataRequest request;
   request.decode(body, ctx.version());
   if (!body.ok()) return handler_status::malformed;
+  broker_context& broker = ctx.broker;
+  const broker_identity& self = broker.identity();
+  // Before v4 the request cannot say; the broker's setting decides alone.
+  const bool auto_create =
+      self.auto_create_topics && (ctx.version() < 4 || request.allow_auto_topic_creation);
+  // Creating a topic is core 0's work: another core hands the whole request over when a
+  // topic it names would be created.
+  if (auto_create && broker.registry() == nullptr && request.topics.has_value()) {
+    for (const auto& wanted : *request.topics) {
+      if (wanted.name.has_value() && broker.table().find(*wanted.name) == nullptr &&
+          is_legal_topic_name(*wanted.name) && !broker.table().being_deleted(*wanted.name)) {
+        return handler_status::forward;
+      }
+    }
+  }
   response_slot slot = ctx.reserve();
   if (!slot) return handler_status::done;
 
-  broker_context& broker = ctx.broker;
-  const broker_identity& self = broker.identity();
   Response response;
   response.brokers.push_back(
       {self.node_id, self.advertised_host, self.advertised_port, std::nullopt});
@@ -60,12 +73,8 @@ handler_status handle_metadata(request_context& ctx, protocol::reader& body) {
   // v0 has no null: an empty list means every topic there. From v1 null means all.
   const bool all_topics =
       !request.topics.has_value() || (ctx.version() == 0 && request.topics->empty());
-  // Before v4 the request cannot say; the broker's setting decides alone.
-  const bool auto_create =
-      self.auto_create_topics && (ctx.version() < 4 || request.allow_auto_topic_creation);
-
   if (all_topics) {
-    broker.topics().for_each(
+    broker.table().for_each(
         [&](const topic_info& topic) { response.topics.push_back(describe(topic, self.node_id)); });
   } else {
     std::set<std::string_view> seen;
@@ -75,7 +84,7 @@ handler_status handle_metadata(request_context& ctx, protocol::reader& body) {
       if (!wanted.name.has_value()) {
         // By topic id (v10+).
         if (!seen_ids.insert(wanted.topic_id).second) continue;
-        const topic_info* topic = broker.topics().find(wanted.topic_id);
+        const topic_info* topic = broker.table().find(wanted.topic_id);
         if (topic == nullptr) {
           auto out = failed(std::nullopt, error_code::unknown_topic_id);
           out.topic_id = wanted.topic_id;
@@ -87,11 +96,11 @@ handler_status handle_metadata(request_context& ctx, protocol::reader& body) {
       }
       std::string_view name = *wanted.name;
       if (!seen.insert(name).second) continue;
-      if (const topic_info* topic = broker.topics().find(name)) {
+      if (const topic_info* topic = broker.table().find(name)) {
         response.topics.push_back(describe(*topic, self.node_id));
       } else if (!is_legal_topic_name(name)) {
         response.topics.push_back(failed(name, error_code::invalid_topic_exception));
-      } else if (!auto_create || broker.topics().being_deleted(name)) {
+      } else if (!auto_create || broker.table().being_deleted(name)) {
         response.topics.push_back(failed(name, error_code::unknown_topic_or_partition));
       } else {
         auto created = broker.create_topic(name, self.default_partitions, {});

@@ -68,6 +68,26 @@ class produce_request final : public append_waiter {
     waiting_[index] = true;
     ++outstanding_;
   }
+  // Where append_partition keeps a batch of this request: a copy out of the frame.
+  std::span<std::byte> keep_batch(std::span<const std::byte> records) {
+    return batches.emplace_back(records.begin(), records.end());
+  }
+  void forget_batch() noexcept { batches.pop_back(); }
+
+  // The answer of a partition appended on another core (its owner): the partition's
+  // response as the owner filled it (its strings are static), and whether the append
+  // reached the position waited for. Runs on this request's core.
+  void remote_done(std::size_t index, const Response::PartitionProduceResponse& result) noexcept {
+    if (!answered_ && index < positions.size()) {
+      auto [t, p] = positions[index];
+      auto& partition = response.responses[t].partition_responses[p];
+      const std::int32_t partition_index = partition.index;
+      partition = result;
+      partition.index = partition_index;
+    }
+    on_append_done(index, nullptr);
+  }
+
   // The handler's own hold, released by on_append_done(no_index) when it has registered
   // every waiter (so that a waiter done at once does not answer before the rest is added).
   void hold() noexcept { ++outstanding_; }
@@ -170,11 +190,60 @@ std::optional<std::int32_t> first_bad_record(const batch_header& header,
   return parsed;
 }
 
-error_code append_partition(request_context& ctx, std::int16_t acks, std::string_view topic,
-                            const protocol::ProduceRequest::PartitionProduceData& data,
-                            const std::shared_ptr<produce_request>& request,
+// One partition of a produce request whose connection lives on another core, appended
+// here on the partition's owner. It owns the batch (copied out of the frame on the
+// request's core) until the log is done with it, and sends the partition's answer back
+// when the append reached the position the acks wait for (or failed). The request itself
+// only rides along: it is touched on its own core only.
+class remote_append final : public append_waiter {
+ public:
+  remote_append(core_router& router, std::uint32_t origin, std::shared_ptr<produce_request> request,
+                std::size_t index, std::vector<std::byte> batch) noexcept
+      : router_(router),
+        origin_(origin),
+        request_(std::move(request)),
+        index_(index),
+        batch_(std::move(batch)) {}
+
+  Response::PartitionProduceResponse out;
+  std::span<const std::byte> records() const noexcept { return batch_; }
+  // The batch is already owned here: no second copy.
+  std::span<std::byte> keep_batch(std::span<const std::byte>) noexcept { return batch_; }
+  void forget_batch() noexcept {}
+  void expect(std::size_t) noexcept {}
+
+  void on_append_done(std::size_t, const error* failure) noexcept override {
+    if (failure != nullptr) {
+      out.error_code = static_cast<std::int16_t>(protocol::to_error_code(failure->code()));
+      out.error_message = failure->detail();
+      out.base_offset = -1;
+    }
+    send_back();
+  }
+  void send_back() noexcept {
+    if (request_ == nullptr) return;
+    router_.run_on(origin_, [request = std::move(request_), index = index_, result = out](
+                                broker_context&) { request->remote_done(index, result); });
+  }
+
+ private:
+  core_router& router_;
+  std::uint32_t origin_;
+  std::shared_ptr<produce_request> request_;
+  std::size_t index_;
+  std::vector<std::byte> batch_;
+};
+
+// One partition's append on this core (its owner), for a local request (produce_request)
+// or another core's (remote_append). Returns the error for the response, or none after
+// queueing the append and registering `request` to wait for it.
+template <typename Request>
+error_code append_partition(broker_context& broker, std::string_view peer, std::int16_t acks,
+                            std::string_view topic, std::int32_t partition_index,
+                            const std::optional<protocol::bytes_view>& given,
+                            const std::shared_ptr<Request>& request,
                             Response::PartitionProduceResponse& out, std::size_t waiter_index) {
-  partition_state* state = ctx.broker.partition(topic, data.index);
+  partition_state* state = broker.partition(topic, partition_index);
   if (state == nullptr) return error_code::unknown_topic_or_partition;
   if (offsets_log::is_internal(topic)) {
     // Kafka refuses client writes to internal topics the same way: only the group
@@ -183,11 +252,11 @@ error_code append_partition(request_context& ctx, std::int16_t acks, std::string
         "the internal topic __consumer_offsets is written by the group coordinator only";
     return error_code::invalid_topic_exception;
   }
-  if (!data.records.has_value() || data.records->empty()) {
+  if (!given.has_value() || given->empty()) {
     out.error_message = "a produce request must carry exactly one record batch per partition";
     return error_code::invalid_record;
   }
-  std::span<const std::byte> records = *data.records;
+  std::span<const std::byte> records = *given;
   auto header = decode_batch_header(records);
   if (header && header->magic != batch_magic_v2) {
     // Kafka's ProduceRequest.validateRecords, per partition in KafkaApis.
@@ -228,11 +297,10 @@ error_code append_partition(request_context& ctx, std::int16_t acks, std::string
     }
   }
 
-  request->batches.emplace_back(records.begin(), records.end());
-  auto& batch = request->batches.back();
+  std::span<std::byte> batch = request->keep_batch(records);
   auto appended = log.append(batch, broker_context::now(), leader_epoch(0));
   if (!appended) {
-    request->batches.pop_back();
+    request->forget_batch();
     out.error_message = appended.failure().detail();
     if (appended.code() == errc::invalid_batch && header) {
       if (auto index = first_bad_record(*header, records)) {
@@ -243,8 +311,8 @@ error_code append_partition(request_context& ctx, std::int16_t acks, std::string
     }
     error_code code = protocol::to_error_code(appended.code());
     if (code == error_code::kafka_storage_error) {
-      SLUICE_LOG(warn, "kafka", "{}: produce to {}-{} failed: {}; check the disk", ctx.peer(),
-                 topic, data.index, appended.failure().detail());
+      SLUICE_LOG(warn, "kafka", "{}: produce to {}-{} failed: {}; check the disk", peer, topic,
+                 partition_index, appended.failure().detail());
     }
     return code;
   }
@@ -258,6 +326,35 @@ error_code append_partition(request_context& ctx, std::int16_t acks, std::string
   request->expect(waiter_index);
   state->wait(kind, appended->last_offset, request, waiter_index);
   return error_code::none;
+}
+
+// Sends one partition's batch to its owner core; the answer comes back as remote_done.
+void append_on_owner(request_context& ctx, std::int16_t acks, std::string_view topic,
+                     const protocol::ProduceRequest::PartitionProduceData& data,
+                     const std::shared_ptr<produce_request>& request, std::size_t waiter_index) {
+  core_router& router = *ctx.broker.router();
+  std::optional<std::vector<std::byte>> batch;
+  if (data.records.has_value()) batch.emplace(data.records->begin(), data.records->end());
+  request->expect(waiter_index);
+  router.run_on(ctx.broker.owner_of(topic, data.index),
+                [origin = router.self(), request, waiter_index, acks, topic = std::string(topic),
+                 partition = data.index, peer = std::string(ctx.peer()),
+                 batch = std::move(batch)](broker_context& owner) mutable {
+                  const bool has_records = batch.has_value();
+                  auto remote = std::make_shared<remote_append>(
+                      *owner.router(), origin, std::move(request), waiter_index,
+                      has_records ? std::move(*batch) : std::vector<std::byte>{});
+                  remote->out.base_offset = -1;
+                  remote->out.log_append_time_ms = -1;
+                  std::optional<protocol::bytes_view> records;
+                  if (has_records) records = remote->records();
+                  error_code code = append_partition(owner, peer, acks, topic, partition, records,
+                                                     remote, remote->out, 0);
+                  if (code != error_code::none) {
+                    remote->out.error_code = static_cast<std::int16_t>(code);
+                    remote->send_back();
+                  }
+                });
 }
 
 }  // namespace
@@ -299,7 +396,12 @@ handler_status handle_produce(request_context& ctx, protocol::reader& body) {
         std::size_t waiter_index = op->positions.size();
         op->positions.emplace_back(op->response.responses.size() - 1,
                                    topic_out.partition_responses.size() - 1);
-        code = append_partition(ctx, acks, op->topic_names.back(), data, op, out, waiter_index);
+        if (ctx.broker.owns(op->topic_names.back(), data.index)) {
+          code = append_partition(ctx.broker, ctx.peer(), acks, op->topic_names.back(), data.index,
+                                  data.records, op, out, waiter_index);
+        } else {
+          append_on_owner(ctx, acks, op->topic_names.back(), data, op, waiter_index);
+        }
       }
       if (code != error_code::none) {
         out.error_code = static_cast<std::int16_t>(code);
@@ -314,7 +416,7 @@ handler_status handle_produce(request_context& ctx, protocol::reader& body) {
                "{}: acks=0 produce failed for some partition; closing the "
                "connection as Kafka does",
                ctx.peer());
-    ctx.conn.close();
+    if (ctx.conn != nullptr) ctx.conn->close();
   }
   op->on_append_done(produce_request::no_index, nullptr);
   if (acks == -1 && request.timeout_ms > 0 && !op->answered() && op->has_response()) {

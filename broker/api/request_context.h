@@ -47,18 +47,27 @@ struct response_address {
 
 struct request_context {
   broker_context& broker;
-  connection& conn;  // only during the handler call
+  // Only during the handler call; null for a request forwarded from another core, which
+  // answers through `sink` instead (broker/cores.h).
+  connection* conn;
   response_address address;
   std::optional<std::string_view> client_id;
+  std::string_view peer_name;
+  std::shared_ptr<response_sink> sink;
 
   std::int16_t version() const noexcept { return address.api_version; }
-  const std::string& peer() const noexcept { return conn.peer(); }
-  response_slot reserve() noexcept { return conn.reserve_response(); }
+  std::string_view peer() const noexcept { return peer_name; }
+  response_slot reserve() noexcept {
+    if (conn != nullptr) return conn->reserve_response();
+    return response_slot::to_sink(std::move(sink));
+  }
 };
 
 // How a handler ended: the body decoded (whatever the answer), or it did not, in which
-// case the connection is closed, as Kafka does when it cannot parse a request.
-enum class handler_status : std::uint8_t { done, malformed };
+// case the connection is closed, as Kafka does when it cannot parse a request; or the
+// request needs core 0 (a topic to create) and this is another core: the handler has
+// reserved nothing, and the caller forwards the request there.
+enum class handler_status : std::uint8_t { done, malformed, forward };
 
 // Writes the response header for `address` (version from net/protocol/api_keys.h).
 void write_response_header(protocol::writer& out, const response_address& address);

@@ -74,8 +74,13 @@ class SluiceProcess:
     # --- life cycle -------------------------------------------------------------------
 
     def args(self):
+        # Every client suite runs on a multi-core broker (partitions spread over two
+        # reactor threads, requests split and forwarded between them) unless the test
+        # names --cores itself or $SLUICE_TEST_CORES says otherwise.
+        cores = [] if "--cores" in self.extra_args else [
+            "--cores", os.environ.get("SLUICE_TEST_CORES", "2")]
         return [self.sluice_path, "--listen", self.bootstrap, "--data-dir", self.data_dir,
-                *self.extra_args]
+                *cores, *self.extra_args]
 
     def start(self, timeout_s=START_TIMEOUT_S):
         """Starts the broker and waits until it logs that it is listening."""

@@ -137,8 +137,11 @@ class AdminApiTest : public ::testing::Test {
     const std::vector<std::byte> body(out.bytes().begin(), out.bytes().end());
     protocol::reader in(body);
     const std::int32_t correlation_id = ++correlation_id_;
-    request_context ctx{
-        *broker_, *conn_, {Request::api_key, version, correlation_id}, "admin-test"};
+    request_context ctx{*broker_,
+                        conn_.get(),
+                        {Request::api_key, version, correlation_id},
+                        "admin-test",
+                        conn_->peer()};
     EXPECT_EQ(handle(ctx, in), handler_status::done);
     EXPECT_EQ(in.remaining(), 0u);
 
@@ -701,7 +704,7 @@ TEST_F(AdminApiTest, TheTableDispatchesEachVersionAndAMalformedBodyCloses) {
   for (auto handle :
        {handle_create_partitions, handle_describe_configs, handle_incremental_alter_configs}) {
     protocol::reader in(truncated);
-    request_context ctx{*broker_, *conn_, {0, 0, 1}, std::nullopt};
+    request_context ctx{*broker_, conn_.get(), {0, 0, 1}, std::nullopt, conn_->peer()};
     EXPECT_EQ(handle(ctx, in), handler_status::malformed);
   }
 }

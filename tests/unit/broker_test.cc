@@ -387,8 +387,11 @@ class ProduceTimeoutTest : public ::testing::Test {
     ASSERT_TRUE(out.ok());
     const std::vector<std::byte> body(out.bytes().begin(), out.bytes().end());
     protocol::reader in(body);
-    request_context ctx{
-        *broker_, *conn_, {ProduceRequest::api_key, produce_version, ++correlation_id_}, "t"};
+    request_context ctx{*broker_,
+                        conn_.get(),
+                        {ProduceRequest::api_key, produce_version, ++correlation_id_},
+                        "t",
+                        conn_->peer()};
     ASSERT_EQ(handle_produce(ctx, in), handler_status::done);
   }
 

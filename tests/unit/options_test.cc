@@ -61,12 +61,14 @@ TEST(BrokerOptions, HelpListsEveryFlagWithItsDefault) {
   EXPECT_NE(help->text.find("(=1073741824)"), std::string::npos);
 }
 
-TEST(BrokerOptions, CoresIsOneInThisBuild) {
+TEST(BrokerOptions, CoresDefaultsToEveryAvailableCpuAndIsBounded) {
   auto outcome = parse({"--cores", "1"});
   ASSERT_NE(std::get_if<broker_options>(&outcome), nullptr) << error_of(outcome);
   EXPECT_EQ(std::get<broker_options>(outcome).cores, 1u);
-  EXPECT_NE(error_of(parse({"--cores", "2"})).find("--cores"), std::string::npos);
-  EXPECT_NE(error_of(parse({"--cores", "0"})).find("--cores"), std::string::npos);
+  EXPECT_EQ(std::get<broker_options>(parse({"--cores", "2"})).cores, 2u);
+  EXPECT_EQ(std::get<broker_options>(parse({})).cores, 0u);  // one per available CPU
+  EXPECT_NE(error_of(parse({"--cores", "65"})).find("--cores"), std::string::npos);
+  EXPECT_NE(error_of(parse({"--cores", "-1"})).find("--cores"), std::string::npos);
 }
 
 TEST(BrokerOptions, ConfigFileAndCommandLineWins) {

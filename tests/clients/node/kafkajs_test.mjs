@@ -78,7 +78,10 @@ class Sluice {
 
   async start() {
     fs.mkdirSync(this.dataDir, {recursive: true});
-    const args = ['--listen', this.bootstrap, '--data-dir', this.dataDir];
+    // Every client suite runs on a multi-core broker unless told otherwise
+    // (SLUICE_TEST_CORES, as tests/clients/sluice_harness.py reads it).
+    const cores = process.env.SLUICE_TEST_CORES || '2';
+    const args = ['--listen', this.bootstrap, '--data-dir', this.dataDir, '--cores', cores];
     // setpriv makes the kernel kill the broker when this test process dies (a ctest
     // timeout, ^C), so it can never outlive the test; the exit hook below covers the rest.
     const setpriv = '/usr/bin/setpriv';
