@@ -7,6 +7,7 @@
 // the main thread and accepts the connections, handing them round-robin to the cores. On SIGINT or
 // SIGTERM it stops accepting, answers the requests in flight (parked fetches answer at once), waits
 // for the connections to drain (bounded), flushes everything and writes the clean-shutdown marker.
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -196,6 +197,9 @@ class core_loop {
 // core has drained, and drain the messages that the shutdown's last completions send.
 void stop_core(core& c, core_mesh& mesh, run_state& state, std::uint32_t cores) {
   core_loop loop(c, mesh);
+  SLUICE_LOG(info, "sluice", "core {}: stopping; it owns {} partitions and served {} connections",
+             c.index, c.manager->stats().partitions,
+             c.kafka ? c.kafka->metrics().connections_accepted : 0);
   constexpr auto drain_timeout = std::chrono::seconds(5);
   c.broker->stop();
   if (c.kafka) c.kafka->stop(drain_timeout);
@@ -243,6 +247,9 @@ void run_other_core(core& c, const broker_options& options, std::uint32_t cores,
                     data_directory& dir, core_mesh& mesh, topic_catalog& catalog,
                     std::vector<broker_context*>& contexts, const broker_identity& identity,
                     run_state& state) {
+  // "sluice-core-N" in ps and /proc/<pid>/task/*/comm (15 characters at most).
+  const std::string name = "sluice-core-" + std::to_string(c.index);
+  (void)::pthread_setname_np(::pthread_self(), name.c_str());
   c.failed = !open_core(c, options, cores, dir, mesh, catalog, contexts, identity);
   state.opened.count_down();
   if (c.failed) return;

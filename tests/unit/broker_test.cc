@@ -14,6 +14,7 @@
 #include "broker/api/api_table.h"
 #include "broker/api/api_versions.h"
 #include "broker/broker_context.h"
+#include "broker/cores.h"
 #include "broker/kafka_uuid.h"
 #include "broker/meta_properties.h"
 #include "broker/topic_registry.h"
@@ -577,6 +578,45 @@ TEST_F(ProduceTimeoutTest, StoppingTheBrokerLetsAParkedProduceWaitForItsFlush) {
   auto response = await_response(5s);
   ASSERT_TRUE(response.has_value());
   EXPECT_EQ(partition_of(*response, "durable").error_code, no_error);
+}
+
+}  // namespace
+}  // namespace sluice
+
+namespace sluice {
+namespace {
+
+// Partition ownership: a pure function every core computes alike.
+TEST(PartitionOwner, SpreadsATopicsPartitionsRoundRobinOverTheCores) {
+  for (std::uint32_t cores : {2u, 3u, 4u}) {
+    for (const char* topic : {"orders", "a", "events-2026"}) {
+      std::vector<int> per_core(cores, 0);
+      const std::uint32_t first = partition_owner(topic, 0, cores);
+      for (std::int32_t p = 0; p < 12; ++p) {
+        const std::uint32_t owner = partition_owner(topic, p, cores);
+        ASSERT_LT(owner, cores);
+        // Consecutive partitions on consecutive cores, from the topic's start.
+        EXPECT_EQ(owner, (first + static_cast<std::uint32_t>(p)) % cores) << topic << " " << p;
+        ++per_core[owner];
+      }
+      for (int count : per_core) EXPECT_EQ(count, 12 / static_cast<int>(cores)) << topic;
+    }
+  }
+}
+
+TEST(PartitionOwner, OneCoreOwnsEverythingAndCoreZeroOwnsTheOffsetsTopic) {
+  EXPECT_EQ(partition_owner("orders", 7, 1), 0u);
+  for (std::int32_t p = 0; p < 50; ++p) {
+    EXPECT_EQ(partition_owner("__consumer_offsets", p, 4), 0u);
+  }
+}
+
+TEST(PartitionOwner, TopicsStartOnDifferentCores) {
+  // The start depends on the name, so the first partitions of many one-partition topics
+  // do not all land on core 0.
+  std::vector<int> first_on(4, 0);
+  for (int i = 0; i < 64; ++i) ++first_on[partition_owner("topic-" + std::to_string(i), 0, 4)];
+  for (int count : first_on) EXPECT_GT(count, 4);
 }
 
 }  // namespace
