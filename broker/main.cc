@@ -34,6 +34,7 @@
 #include "broker/topic_registry.h"
 #include "engine/base/log.h"
 #include "engine/io/disk.h"
+#include "engine/io/file.h"
 #include "engine/reactor/core_mesh.h"
 #include "engine/reactor/reactor.h"
 #include "engine/storage/log_manager.h"
@@ -79,15 +80,28 @@ timestamp_ms wall_clock_now() {
   return timestamp_ms(duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
 }
 
-// Servers need many descriptors; the soft limit (often 1024) may be raised to the hard
-// one without privileges.
+// Servers need many descriptors: every partition holds a few open files. The soft limit
+// (often 1024) may be raised to the hard one without privileges; a process that may raise
+// the hard limit too (root, CAP_SYS_RESOURCE) takes what the kernel allows (fs.nr_open,
+// at most 1,048,576), as Kafka's operators set LimitNOFILE for their brokers.
 void raise_descriptor_limit() {
   rlimit limit{};
-  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
-  rlim_t before = limit.rlim_cur;
-  limit.rlim_cur = limit.rlim_max;
-  if (::setrlimit(RLIMIT_NOFILE, &limit) == 0) {
-    SLUICE_LOG(debug, "sluice", "raised the open file limit from {} to {}", before, limit.rlim_max);
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  const rlim_t before = limit.rlim_cur;
+  rlim_t ceiling = 1048576;
+  if (auto text = read_small_file("/proc/sys/fs/nr_open", 64)) {
+    ceiling = std::min<rlim_t>(ceiling, std::strtoull(text->c_str(), nullptr, 10));
+  }
+  if (limit.rlim_max < ceiling) {
+    rlimit wider{ceiling, ceiling};
+    if (::setrlimit(RLIMIT_NOFILE, &wider) == 0) limit = wider;
+  }
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  }
+  if (limit.rlim_cur != before) {
+    SLUICE_LOG(debug, "sluice", "raised the open file limit from {} to {}", before, limit.rlim_cur);
   }
 }
 
@@ -181,7 +195,9 @@ class core_loop {
     if (now - last_tick_ < tick_interval) return;
     last_tick_ = now;
     if (c_.manager && !shut_down_) c_.manager->tick(wall_clock_now());
-    if (c_.broker) c_.broker->tick();
+    // After the shutdown the logs are closed, and core 0 must not call into a core that
+    // may have finished (a registry tick removing logs would wait for it forever).
+    if (c_.broker && !shut_down_) c_.broker->tick();
   }
   void mark_shut_down() { shut_down_ = true; }
 

@@ -24,15 +24,32 @@ constexpr std::size_t descriptors_reserved = 256;
 // segment's .log, .index and .timeindex, and one older segment opened for a read.
 constexpr std::size_t descriptors_per_partition = 6;
 
+// Memory mappings kept for everything else (the allocator, libraries, sockets' buffers).
+constexpr std::size_t mappings_reserved = 4096;
+// An open partition holds three mappings (the active segment's .log, .index and
+// .timeindex), and at times some of an older segment reopened for a read.
+constexpr std::size_t mappings_per_partition = 5;
+
+// The kernel's vm.max_map_count (65530 by default), or that default when unreadable.
+std::size_t max_map_count() {
+  auto text = read_small_file("/proc/sys/vm/max_map_count", 64);
+  if (!text) return 65530;
+  std::size_t value = 0;
+  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+  return ec == std::errc() && value > 0 ? value : 65530;
+}
+
 std::size_t derive_open_partitions_max() {
   rlimit limit{};
   if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return 128;
   std::size_t available = limit.rlim_cur > descriptors_reserved + descriptors_per_partition * 16
                               ? limit.rlim_cur - descriptors_reserved
                               : descriptors_per_partition * 16;
-  // Each open segment also holds three memory mappings; stay well inside the default
-  // vm.max_map_count of 65530.
-  return std::min<std::size_t>(available / descriptors_per_partition, 8192);
+  const std::size_t maps = max_map_count();
+  const std::size_t by_mappings = maps > mappings_reserved + mappings_per_partition * 16
+                                      ? (maps - mappings_reserved) / mappings_per_partition
+                                      : 16;
+  return std::min(available / descriptors_per_partition, by_mappings);
 }
 
 // The least budget a shard gets when the derived one is split between cores.
