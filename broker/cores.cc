@@ -1,5 +1,8 @@
 #include "broker/cores.h"
 
+#include <atomic>
+#include <optional>
+
 #include "broker/broker_context.h"
 #include "broker/groups/offsets_log.h"
 #include "engine/base/log.h"
@@ -44,6 +47,46 @@ result<void> sharded_log_set::create(const topic_partition& tp, const log_config
     if (!created) failure = created.failure();
   });
   if (failure) return *failure;
+  return {};
+}
+
+result<void> sharded_log_set::create_range(const std::string& topic, std::int32_t first,
+                                           std::int32_t end, const log_config& config) {
+  const std::uint32_t cores = router_.count();
+  // One failure per core, written by that core before it counts down.
+  std::vector<std::optional<error>> failures(cores);
+  std::atomic<std::uint32_t> pending{0};
+  auto create_share = [&, topic, first, end, config](broker_context& core) {
+    const std::uint32_t self = core.core_index();
+    for (std::int32_t p = first; p < end && !failures[self]; ++p) {
+      if (partition_owner(topic, p, cores) != self) continue;
+      auto created = core.logs().create(topic_partition{topic, p}, config);
+      if (!created) failures[self] = created.failure();
+    }
+  };
+  for (std::uint32_t k = 0; k < cores; ++k) {
+    if (k == router_.self()) continue;
+    pending.fetch_add(1);
+    router_.run_on(k, [&pending, create_share](broker_context& core) mutable {
+      create_share(core);
+      pending.fetch_sub(1, std::memory_order_release);
+      pending.notify_one();
+    });
+  }
+  router_.call(router_.self(), create_share);
+  // The other cores' shares: wait (as call() does), moving this core's backlog on first.
+  while (true) {
+    const std::uint32_t left = pending.load(std::memory_order_acquire);
+    if (left == 0) break;
+    if (router_.mesh().backlog(router_.self()) > 0) {
+      router_.mesh().drain(router_.self(), 0);
+      continue;
+    }
+    pending.wait(left, std::memory_order_acquire);
+  }
+  for (auto& failure : failures) {
+    if (failure) return *failure;
+  }
   return {};
 }
 

@@ -98,6 +98,9 @@ class sharded_log_set final : public log_set {
   void for_each(const std::function<void(const topic_partition&)>& visit) override;
   bool exists(const topic_partition& tp) override;
   result<void> create(const topic_partition& tp, const log_config& config) override;
+  // Every core creates its share at the same time (their directory fsyncs overlap).
+  result<void> create_range(const std::string& topic, std::int32_t first, std::int32_t end,
+                            const log_config& config) override;
   void set_config(const topic_partition& tp, const log_config& config) override;
   removal remove_if_idle(const topic_partition& tp,
                          const std::function<void(const topic_partition&)>& before_remove) override;

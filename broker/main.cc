@@ -157,6 +157,7 @@ bool open_core(core& c, const broker_options& options, std::uint32_t cores, data
                                     : std::max<std::size_t>(1, options.open_partitions_max / cores);
   storage.cleaner.enabled = options.log_cleaner_enable;
   storage.cleaner.backoff = options.log_cleaner_backoff;
+  storage.retention_check_interval = options.retention_check_interval;
   storage.shared = &dir;
   storage.shard.index = c.index;
   storage.shard.count = cores;

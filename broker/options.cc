@@ -90,6 +90,7 @@ parse_outcome parse_broker_options(int argc, const char* const* argv) {
   std::int64_t request_bytes_max = 104857600;
   bool log_cleaner_enable = out.log_cleaner_enable;
   std::int64_t log_cleaner_backoff_ms = out.log_cleaner_backoff.count();
+  std::int64_t retention_check_interval_ms = out.retention_check_interval.count();
   std::int64_t offsets_topic_partitions = out.offsets_topic_partitions;
   std::int64_t group_initial_rebalance_delay_ms = out.group_initial_rebalance_delay.count();
   std::int64_t group_min_session_timeout_ms = out.group_min_session_timeout.count();
@@ -114,6 +115,7 @@ parse_outcome parse_broker_options(int argc, const char* const* argv) {
     ("flush-ms", po::value(&flush_ms)->default_value(flush_ms), "fdatasync once written data waited this long; -1 = never on time (flush.ms)")
     ("max-message-bytes", po::value(&max_message_bytes)->default_value(max_message_bytes), "largest record batch accepted, in bytes (message.max.bytes)")
     ("log-cleaner-enable", po::value(&log_cleaner_enable)->default_value(log_cleaner_enable), "clean topics with cleanup.policy=compact (keep the latest record per key): true or false (log.cleaner.enable)")
+    ("log-retention-check-interval-ms", po::value(&retention_check_interval_ms)->default_value(retention_check_interval_ms), "how often segments past retention.ms or retention.bytes are deleted, in ms (log.retention.check.interval.ms)")
     ("log-cleaner-backoff-ms", po::value(&log_cleaner_backoff_ms)->default_value(log_cleaner_backoff_ms), "how often the log cleaner looks for compacted partitions to clean, in ms (log.cleaner.backoff.ms)")
     ("offsets-topic-partitions", po::value(&offsets_topic_partitions)->default_value(offsets_topic_partitions), "partitions of __consumer_offsets when it is created (offsets.topic.num.partitions); an existing topic keeps its count")
     ("group-initial-rebalance-delay-ms", po::value(&group_initial_rebalance_delay_ms)->default_value(group_initial_rebalance_delay_ms), "how long the first rebalance of an empty group waits for more members, in ms (group.initial.rebalance.delay.ms)")
@@ -174,6 +176,10 @@ parse_outcome parse_broker_options(int argc, const char* const* argv) {
   if (flush_ms == 0 || flush_ms < -1) return parse_error{"--flush-ms: must be -1 or positive"};
   if (!positive(max_message_bytes)) return parse_error{"--max-message-bytes: must be positive"};
   if (open_partitions_max < 0) return parse_error{"--open-partitions-max: must not be negative"};
+  if (!positive(retention_check_interval_ms)) {
+    return parse_error{
+        "--log-retention-check-interval-ms: must be a positive number of milliseconds"};
+  }
   if (!positive(log_cleaner_backoff_ms)) {
     return parse_error{"--log-cleaner-backoff-ms: must be positive"};
   }
@@ -233,6 +239,7 @@ parse_outcome parse_broker_options(int argc, const char* const* argv) {
   out.open_partitions_max = static_cast<std::size_t>(open_partitions_max);
   out.log_cleaner_enable = log_cleaner_enable;
   out.log_cleaner_backoff = std::chrono::milliseconds(log_cleaner_backoff_ms);
+  out.retention_check_interval = std::chrono::milliseconds(retention_check_interval_ms);
   out.offsets_topic_partitions = static_cast<std::int32_t>(offsets_topic_partitions);
   out.group_initial_rebalance_delay = std::chrono::milliseconds(group_initial_rebalance_delay_ms);
   out.group_min_session_timeout = std::chrono::milliseconds(group_min_session_timeout_ms);

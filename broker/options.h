@@ -57,6 +57,8 @@ struct broker_options {
   // cleaned, and how often the cleaner looks for logs that are due.
   bool log_cleaner_enable = true;
   std::chrono::milliseconds log_cleaner_backoff{15000};
+  // Kafka's log.retention.check.interval.ms.
+  std::chrono::milliseconds retention_check_interval{300000};
   // Consumer groups: Kafka's offsets.topic.num.partitions, group.initial.rebalance.delay.ms,
   // group.min/max.session.timeout.ms, group.max.size, offsets.retention.minutes.
   std::int32_t offsets_topic_partitions = 50;

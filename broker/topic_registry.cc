@@ -313,19 +313,15 @@ result<const topic_info*> topic_registry::create(std::string_view name, std::int
   topic.log = std::get<log_config>(resolve_topic_config(defaults_, overrides));
   // Logs first, then the file: a crash in between leaves directories that the next
   // start adopts, never a registered topic without logs.
-  for (std::int32_t p = 0; p < partitions; ++p) {
-    auto created = logs_->create(topic_partition{topic.name, p}, topic.log);
-    if (!created) {
-      SLUICE_LOG(error, "broker", "cannot create partition {}-{}: {}", topic.name, p,
-                 created.failure().detail());
-      for (std::int32_t undo = 0; undo < p; ++undo) {
-        // Just created: idle, unless a write already reached it (then the next start
-        // adopts the directory).
-        (void)logs_->remove_if_idle(topic_partition{topic.name, undo},
-                                    [](const topic_partition&) {});
-      }
-      return created.failure();
+  if (auto created = logs_->create_range(topic.name, 0, partitions, topic.log); !created) {
+    SLUICE_LOG(error, "broker", "cannot create the partitions of topic {}: {}", topic.name,
+               created.failure().detail());
+    for (std::int32_t undo = 0; undo < partitions; ++undo) {
+      // Just created: idle, unless a write already reached it (then the next start
+      // adopts the directory).
+      (void)logs_->remove_if_idle(topic_partition{topic.name, undo}, [](const topic_partition&) {});
     }
+    return created.failure();
   }
   topic_info* inserted = insert(std::move(topic));
   SLUICE_TRY(persist());
@@ -340,14 +336,14 @@ result<void> topic_registry::add_partitions(std::string_view name, std::int32_t 
   topic_info& topic = *it->second;
   SLUICE_ASSERT(total > topic.partitions, "add_partitions must grow the topic");
   if (total > partitions_per_topic_max) return error(errc::invalid_argument, "too many partitions");
-  for (std::int32_t p = topic.partitions; p < total; ++p) {
-    auto created = logs_->create(topic_partition{topic.name, p}, topic.log);
-    if (!created) {
-      (void)persist();  // what exists so far
-      return created.failure();
+  if (auto created = logs_->create_range(topic.name, topic.partitions, total, topic.log);
+      !created) {
+    for (std::int32_t undo = topic.partitions; undo < total; ++undo) {
+      (void)logs_->remove_if_idle(topic_partition{topic.name, undo}, [](const topic_partition&) {});
     }
-    topic.partitions = p + 1;  // what exists so far, should the next one fail
+    return created.failure();
   }
+  topic.partitions = total;
   return persist();
 }
 

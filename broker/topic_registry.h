@@ -104,6 +104,14 @@ class log_set {
   virtual void for_each(const std::function<void(const topic_partition&)>& visit) = 0;
   virtual bool exists(const topic_partition& tp) = 0;
   virtual result<void> create(const topic_partition& tp, const log_config& config) = 0;
+  // Creates the partitions `first` .. `end - 1` of `topic` (the cores in parallel where
+  // there are several). On failure some may exist: the caller removes them.
+  virtual result<void> create_range(const std::string& topic, std::int32_t first, std::int32_t end,
+                                    const log_config& config) {
+    for (std::int32_t p = first; p < end; ++p)
+      SLUICE_TRY(create(topic_partition{topic, p}, config));
+    return {};
+  }
   // Applies a topic's (new) config to the partition's log, if it exists.
   virtual void set_config(const topic_partition& tp, const log_config& config) = 0;
   enum class removal : std::uint8_t { removed, busy, absent };

@@ -61,6 +61,16 @@ TEST(BrokerOptions, HelpListsEveryFlagWithItsDefault) {
   EXPECT_NE(help->text.find("(=1073741824)"), std::string::npos);
 }
 
+TEST(BrokerOptions, RetentionCheckIntervalIsKafkasAndMustBePositive) {
+  EXPECT_EQ(std::get<broker_options>(parse({})).retention_check_interval, std::chrono::minutes(5));
+  auto outcome = parse({"--log-retention-check-interval-ms", "5000"});
+  ASSERT_NE(std::get_if<broker_options>(&outcome), nullptr) << error_of(outcome);
+  EXPECT_EQ(std::get<broker_options>(outcome).retention_check_interval, std::chrono::seconds(5));
+  EXPECT_NE(error_of(parse({"--log-retention-check-interval-ms", "0"}))
+                .find("--log-retention-check-interval-ms"),
+            std::string::npos);
+}
+
 TEST(BrokerOptions, CoresDefaultsToEveryAvailableCpuAndIsBounded) {
   auto outcome = parse({"--cores", "1"});
   ASSERT_NE(std::get_if<broker_options>(&outcome), nullptr) << error_of(outcome);
