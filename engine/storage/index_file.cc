@@ -46,13 +46,15 @@ result<index_file> index_file::open(const std::string& path, std::size_t entry_b
   file.path_ = path;
   file.mode_ = mode;
   file.entry_bytes_ = entry_bytes;
-  // A sealed file is opened read-only, so that nothing can write it by mistake.
+  // A sealed file is opened read-only, so that nothing can write it by mistake. The
+  // descriptor is closed at the end of open(): the mapping is all reads and appends need.
   const int access = mode == index_open_mode::sealed ? O_RDONLY : O_RDWR;
-  file.fd_ = ::open(path.c_str(), access | O_CREAT | O_CLOEXEC, 0644);
-  if (file.fd_ < 0) return error_from_errno(-errno, "index file: open(2)");
+  descriptor fd(::open(path.c_str(), access | O_CREAT | O_CLOEXEC, 0644));
+  if (fd.fd < 0) return error_from_errno(-errno, "index file: open(2)");
+  file.open_ = true;
 
   struct stat st {};
-  if (::fstat(file.fd_, &st) != 0) return error_from_errno(-errno, "index file: fstat(2)");
+  if (::fstat(fd.fd, &st) != 0) return error_from_errno(-errno, "index file: fstat(2)");
   const auto file_bytes = static_cast<std::size_t>(st.st_size);
   if (file_bytes % entry_bytes != 0) {
     return error(errc::corrupt_batch, "index file: length is not a multiple of the entry size");
@@ -64,7 +66,7 @@ result<index_file> index_file::open(const std::string& path, std::size_t entry_b
   const bool trimmed = file_bytes < configured_bytes;
   file.capacity_bytes_ =
       mode == index_open_mode::sealed ? file_bytes : std::max(file_bytes, configured_bytes);
-  SLUICE_TRY(file.resize(file.capacity_bytes_));
+  SLUICE_TRY(file.resize_with(fd.fd, file.capacity_bytes_));
   file.entries_ = trimmed ? file_bytes / entry_bytes : file.count_untrimmed_entries(order);
   // The existing entries were written, so their blocks exist; appends reserve the rest.
   file.reserved_bytes_ = file.entries_ * entry_bytes;
@@ -84,12 +86,28 @@ index_file& index_file::operator=(index_file&& other) noexcept {
 
 index_file::~index_file() {
   if (map_ != nullptr) ::munmap(map_, map_bytes_);
-  if (fd_ >= 0) ::close(fd_);
+}
+
+index_file::descriptor::~descriptor() {
+  if (fd >= 0) ::close(fd);
+}
+
+result<index_file::descriptor> index_file::reopen() const {
+  SLUICE_ASSERT(open_, "reopen of a closed index file");
+  descriptor fd(::open(path_.c_str(), (is_sealed() ? O_RDONLY : O_RDWR) | O_CLOEXEC));
+  if (fd.fd < 0) return error_from_errno(-errno, "index file: reopen(2)");
+  return fd;
+}
+
+result<void> index_file::resize(std::size_t file_bytes) {
+  auto fd = reopen();
+  if (!fd) return fd.failure();
+  return resize_with(fd->fd, file_bytes);
 }
 
 void index_file::swap(index_file& other) noexcept {
   std::swap(path_, other.path_);
-  std::swap(fd_, other.fd_);
+  std::swap(open_, other.open_);
   std::swap(mode_, other.mode_);
   std::swap(map_, other.map_);
   std::swap(map_bytes_, other.map_bytes_);
@@ -104,14 +122,14 @@ void index_file::swap(index_file& other) noexcept {
 // the new range is a hole until reserve_through() allocates it. Each step that can fail
 // runs before the old mapping is given up, so a failure leaves the mapping as it was;
 // shrinking maps the smaller range before cutting the file under the old mapping.
-result<void> index_file::resize(std::size_t file_bytes) {
-  SLUICE_ASSERT(fd_ >= 0, "resize of a closed index file");
+result<void> index_file::resize_with(int fd, std::size_t file_bytes) {
+  SLUICE_ASSERT(open_, "resize of a closed index file");
   SLUICE_ASSERT(file_bytes % entry_bytes_ == 0, "index file size is not whole entries");
   SLUICE_ASSERT(file_bytes >= entries_ * entry_bytes_, "index file resize would drop entries");
   SLUICE_ASSERT(!is_sealed() || file_bytes == file_bytes_, "sealed index file resized");
 
   if (file_bytes > file_bytes_) {
-    if (::ftruncate(fd_, static_cast<off_t>(file_bytes)) != 0) {
+    if (::ftruncate(fd, static_cast<off_t>(file_bytes)) != 0) {
       return error_from_errno(-errno, "index file: ftruncate(2) to grow");
     }
     file_bytes_ = file_bytes;
@@ -119,7 +137,7 @@ result<void> index_file::resize(std::size_t file_bytes) {
   std::byte* new_map = nullptr;
   if (file_bytes > 0) {
     const int protection = is_sealed() ? PROT_READ : PROT_READ | PROT_WRITE;
-    void* mapped = ::mmap(nullptr, file_bytes, protection, MAP_SHARED, fd_, 0);
+    void* mapped = ::mmap(nullptr, file_bytes, protection, MAP_SHARED, fd, 0);
     if (mapped == MAP_FAILED) return error_from_errno(-errno, "index file: mmap(2)");
     // Entries are appended a few at a time and looked up by binary search: never a
     // sequential scan. Without this, the first fault on a fresh (mostly unwritten) index
@@ -130,7 +148,7 @@ result<void> index_file::resize(std::size_t file_bytes) {
     new_map = static_cast<std::byte*>(mapped);
   }
   if (file_bytes < file_bytes_) {
-    if (::ftruncate(fd_, static_cast<off_t>(file_bytes)) != 0) {
+    if (::ftruncate(fd, static_cast<off_t>(file_bytes)) != 0) {
       const int saved_errno = errno;
       if (new_map != nullptr) ::munmap(new_map, file_bytes);
       return error_from_errno(-saved_errno, "index file: ftruncate(2) to shrink");
@@ -152,7 +170,11 @@ result<void> index_file::reserve_through(std::size_t end_bytes) {
   if (end_bytes <= reserved_bytes_) return {};
   const std::size_t chunk_end = std::min(capacity_bytes_, round_up(end_bytes, reserve_chunk_bytes));
   SLUICE_ASSERT(chunk_end >= end_bytes, "index reservation past the end of the file");
-  const int rc = reserve_blocks_(fd_, static_cast<std::int64_t>(reserved_bytes_),
+  // Once per reserve_chunk_bytes of entries (every few hundred MiB of log): reopening
+  // costs less than a descriptor per index held for the life of the segment.
+  auto fd = reopen();
+  if (!fd) return fd.failure();
+  const int rc = reserve_blocks_(fd->fd, static_cast<std::int64_t>(reserved_bytes_),
                                  static_cast<std::int64_t>(chunk_end - reserved_bytes_));
   if (rc != 0) return error_from_errno(-rc, "index file: posix_fallocate(3) of the next chunk");
   reserved_bytes_ = chunk_end;
@@ -187,8 +209,9 @@ void index_file::truncate_entries(std::size_t keep) noexcept {
   // A trimmed file's length is its entry count, so cut it too; otherwise a reopen would
   // count the zeroed entries.
   if (file_bytes_ >= capacity_bytes_) return;
-  if (::ftruncate(fd_, static_cast<off_t>(keep * entry_bytes_)) != 0) {
-    const int saved_errno = errno;
+  auto fd = reopen();
+  if (!fd || ::ftruncate(fd->fd, static_cast<off_t>(keep * entry_bytes_)) != 0) {
+    const int saved_errno = fd ? errno : fd.failure().os_errno();
     SLUICE_LOG(warn, "storage", "index {}: ftruncate(2) after truncate_to failed, errno {}", path_,
                saved_errno);
     return;
@@ -199,17 +222,20 @@ void index_file::truncate_entries(std::size_t keep) noexcept {
 }
 
 result<void> index_file::trim() {
-  if (fd_ < 0) return error(errc::closed, "index file: trim of a closed index");
+  if (!open_) return error(errc::closed, "index file: trim of a closed index");
   if (is_sealed()) return {};
   return resize(entries_ * entry_bytes_);
 }
 
 result<void> index_file::flush() {
-  if (fd_ < 0) return error(errc::closed, "index file: flush of a closed index");
+  if (!open_) return error(errc::closed, "index file: flush of a closed index");
   if (map_ != nullptr && ::msync(map_, map_bytes_, MS_SYNC) != 0) {
     return error_from_errno(-errno, "index file: msync(2)");
   }
-  if (::fdatasync(fd_) != 0) return error_from_errno(-errno, "index file: fdatasync(2)");
+  // fdatasync(2) syncs the file, whichever descriptor names it.
+  auto fd = reopen();
+  if (!fd) return fd.failure();
+  if (::fdatasync(fd->fd) != 0) return error_from_errno(-errno, "index file: fdatasync(2)");
   return {};
 }
 

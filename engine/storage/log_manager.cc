@@ -21,8 +21,9 @@ constexpr const char* log_start_file = "log-start-offset-checkpoint";
 // Descriptors kept for sockets and everything else when sizing the partition budget.
 constexpr std::size_t descriptors_reserved = 256;
 // An open partition uses at most this many descriptors in the common case: the active
-// segment's .log, .index and .timeindex, and one older segment opened for a read.
-constexpr std::size_t descriptors_per_partition = 6;
+// segment's .log, and the .log of one older segment opened for a read (index files hold
+// no descriptor, only their mapping: engine/storage/index_file.h).
+constexpr std::size_t descriptors_per_partition = 2;
 
 // Memory mappings kept for everything else (the allocator, libraries, sockets' buffers).
 constexpr std::size_t mappings_reserved = 4096;
