@@ -117,6 +117,8 @@ struct core {
   std::thread thread;
   bool failed = false;
   bool shutdown_failed = false;
+  // The logs shut down with everything flushed: only then may the marker vouch for them.
+  bool stopped_clean = false;
 };
 
 // What the cores share while they run. The counters are the phases of a stop, which
@@ -243,6 +245,7 @@ void stop_core(core& c, core_mesh& mesh, run_state& state, std::uint32_t cores) 
                c.index, stopped.failure().detail());
     c.shutdown_failed = true;
   }
+  c.stopped_clean = !c.shutdown_failed && c.manager->stopped_clean();
   loop.mark_shut_down();
   state.shut_down.fetch_add(1);
   auto last = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -503,6 +506,15 @@ int run(const broker_options& options) {
     // I/O may still be in flight into the logs' memory: leave without running
     // destructors; the kernel closes the rings and the files.
     std::_Exit(1);
+  }
+  bool every_log_flushed = home.stopped_clean;
+  for (std::uint32_t k = 1; k < cores; ++k)
+    every_log_flushed = every_log_flushed && all[k].stopped_clean;
+  if (!every_log_flushed) {
+    SLUICE_LOG(warn, "sluice",
+               "some partitions were not fully flushed at the stop (logged above); "
+               "no clean-shutdown marker, so the next start checks the logs");
+    return 0;
   }
   if (auto marked = (*dir)->mark_clean_shutdown(); !marked) {
     SLUICE_LOG(error, "sluice",
