@@ -91,6 +91,9 @@ class counting_disk final : public sluice::disk {
     ++syncs;
     inner_.sync(fd, done);
   }
+  void unlink(const char* path, sluice::completion* done) noexcept override {
+    inner_.unlink(path, done);
+  }
   sluice::reactor& reactor() noexcept override { return inner_.reactor(); }
 
   std::uint64_t writes = 0;

@@ -1,5 +1,7 @@
 #include "engine/io/disk.h"
 
+#include <fcntl.h>
+
 #include <climits>
 
 #include "engine/base/assert.h"
@@ -23,6 +25,10 @@ void uring_disk::sync(int fd, completion* done) noexcept {
   // Data and the metadata needed to read it back (the size), not timestamps: what
   // fdatasync(2) promises, and all a log needs to survive a crash.
   io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+}
+
+void uring_disk::unlink(const char* path, completion* done) noexcept {
+  io_uring_prep_unlinkat(reactor_.prepare(done), AT_FDCWD, path, 0);
 }
 
 }  // namespace sluice

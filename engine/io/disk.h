@@ -31,6 +31,10 @@ class disk {
                      completion* done) noexcept = 0;
   // fdatasync(fd).
   virtual void sync(int fd, completion* done) noexcept = 0;
+  // unlink(path). `path` must stay valid until `done` completes. Deleting a large file
+  // frees its blocks and page cache, tens of milliseconds for a segment: off the reactor
+  // thread, as retention deletes segments while the partition serves.
+  virtual void unlink(const char* path, completion* done) noexcept = 0;
   // The reactor that drives the completions.
   virtual sluice::reactor& reactor() noexcept = 0;
 };
@@ -41,6 +45,7 @@ class uring_disk final : public disk {
   void write(int fd, file_pos position, std::span<const iovec> buffers,
              completion* done) noexcept override;
   void sync(int fd, completion* done) noexcept override;
+  void unlink(const char* path, completion* done) noexcept override;
   sluice::reactor& reactor() noexcept override { return reactor_; }
 
  private:

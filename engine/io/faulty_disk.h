@@ -46,6 +46,8 @@ class faulty_disk final : public disk {
   void write(int fd, file_pos position, std::span<const iovec> buffers,
              completion* done) noexcept override;
   void sync(int fd, completion* done) noexcept override;
+  // Passed through (no failures are injected into deletions).
+  void unlink(const char* path, completion* done) noexcept override { inner_.unlink(path, done); }
   sluice::reactor& reactor() noexcept override { return inner_.reactor(); }
 
  private:

@@ -52,6 +52,9 @@ result<void> partition_log::load_segments(offset recovery_point, bool clean_shut
     } else if (name.ends_with(".tmp")) {
       // Left by a crash in the middle of an atomic write; the old file is intact.
       SLUICE_TRY(remove_file(dir_ + "/" + name));
+    } else if (name.ends_with(segment::deleted_suffix)) {
+      // A segment deleted by retention whose unlink a crash cut short.
+      SLUICE_TRY(remove_file(dir_ + "/" + name));
     }
   }
   std::sort(bases.begin(), bases.end());
@@ -179,6 +182,32 @@ std::uint64_t partition_log::size_bytes() const noexcept {
 
 bool partition_log::idle() const noexcept {
   return pending_.empty() && !write_in_flight_ && !sync_in_flight_;
+}
+
+namespace {
+
+// One deferred unlink; deletes itself when the kernel is done.
+struct deferred_unlink final : completion {
+  explicit deferred_unlink(std::string file) : path(std::move(file)) {}
+  void complete(int res, std::uint32_t) noexcept override {
+    if (res < 0 && res != -ENOENT) {
+      SLUICE_LOG(warn, "storage",
+                 "cannot delete {}: {} (errno {}); the next start deletes it, or remove it by "
+                 "hand",
+                 path, std::strerror(-res), -res);
+    }
+    delete this;
+  }
+  std::string path;
+};
+
+}  // namespace
+
+void partition_log::unlink_later(std::vector<std::string> paths) noexcept {
+  for (auto& path : paths) {
+    auto* done = new deferred_unlink(std::move(path));
+    io_.unlink(done->path.c_str(), done);
+  }
 }
 
 result<append_info> partition_log::append(std::span<std::byte> batch, timestamp_ms now,
@@ -569,9 +598,11 @@ std::optional<std::pair<timestamp_ms, offset>> partition_log::max_timestamp() co
   return best;
 }
 
-result<void> partition_log::delete_oldest_segment() {
+result<void> partition_log::delete_oldest_segment(std::vector<std::string>& to_unlink) {
   std::shared_ptr<segment> oldest = segments_.front();
-  SLUICE_TRY(oldest->remove_files());
+  auto renamed = oldest->remove_files_deferred();
+  if (!renamed) return renamed.failure();
+  to_unlink.push_back(std::move(*renamed));
   segments_.erase(segments_.begin());
   log_start_offset_ = std::max(log_start_offset_, segments_.front()->base_offset());
   SLUICE_LOG(info, "storage", "deleted segment {} of {}; log start offset is now {}",
@@ -582,6 +613,7 @@ result<void> partition_log::delete_oldest_segment() {
 result<std::size_t> partition_log::enforce_retention(timestamp_ms now) {
   if (failed_) return std::size_t{0};
   std::size_t deleted = 0;
+  std::vector<std::string> to_unlink;
   std::uint64_t total = size_bytes();
   // Bounded by the number of segments; the active one is never deleted.
   while (segments_.size() > 1) {
@@ -595,11 +627,18 @@ result<std::size_t> partition_log::enforce_retention(timestamp_ms now) {
                    now.value() - oldest.max_timestamp().value() > config_.retention_ms->count();
     if (!below_start && !over_size && !too_old) break;
     total -= oldest.size_bytes();
-    SLUICE_TRY(delete_oldest_segment());
+    if (auto gone = delete_oldest_segment(to_unlink); !gone) {
+      unlink_later(std::move(to_unlink));
+      return gone.failure();
+    }
     ++deleted;
   }
-  // The unlinks must be durable too, or a power loss brings the segments back.
-  if (deleted > 0) SLUICE_TRY(sync_directory(dir_));
+  // The renames must be durable too, or a power loss brings the segments back.
+  if (deleted > 0) {
+    auto synced = sync_directory(dir_);
+    unlink_later(std::move(to_unlink));
+    if (!synced) return synced.failure();
+  }
   return deleted;
 }
 
@@ -610,14 +649,20 @@ result<void> partition_log::delete_records(offset new_start) {
   }
   if (new_start <= log_start_offset_) return {};
   log_start_offset_ = new_start;
-  bool deleted = false;
+  std::vector<std::string> to_unlink;
   while (segments_.size() > 1 && segments_.front()->next_offset() <= log_start_offset_ &&
          segments_[1]->base_offset() <= log_start_offset_) {
-    SLUICE_TRY(delete_oldest_segment());
+    if (auto gone = delete_oldest_segment(to_unlink); !gone) {
+      unlink_later(std::move(to_unlink));
+      return gone.failure();
+    }
     log_start_offset_ = std::max(log_start_offset_, new_start);
-    deleted = true;
   }
-  if (deleted) SLUICE_TRY(sync_directory(dir_));
+  if (!to_unlink.empty()) {
+    auto synced = sync_directory(dir_);
+    unlink_later(std::move(to_unlink));
+    if (!synced) return synced.failure();
+  }
   return {};
 }
 

@@ -211,7 +211,9 @@ class partition_log {
   void submit_next_sync() noexcept;
   void on_sync_complete(int res) noexcept;
   void fail_sync(const error& failure) noexcept;
-  result<void> delete_oldest_segment();
+  // Renames the oldest segment's .log to .deleted (added to `to_unlink`), deletes its
+  // indexes, and drops it; the caller syncs the directory and then unlink_later()s.
+  result<void> delete_oldest_segment(std::vector<std::string>& to_unlink);
 
   std::string dir_;
   log_config config_;
@@ -252,6 +254,13 @@ class partition_log {
   bool sync_in_flight_ = false;
   bool flush_requested_ = false;
   sync_done sync_done_{*this};
+
+  // Unlinks segment files deleted by retention or delete_records (already renamed to
+  // .deleted, the directory synced) through the disk, off the reactor thread. Each unlink
+  // owns its path and frees itself when done, touching nothing of the log: a log may go
+  // (a deleted topic, a stop) while they are in flight; a file a stop leaves is deleted
+  // at the next start.
+  void unlink_later(std::vector<std::string> paths) noexcept;
   std::optional<error> failed_;
   cleaner_state cleaner_;
 };

@@ -502,6 +502,15 @@ result<void> segment::rebuild_indexes_from_log() {
   return rebuild_indexes(size_bytes_);
 }
 
+result<std::string> segment::remove_files_deferred() {
+  removed_ = true;
+  std::string renamed = log_path_ + deleted_suffix;
+  SLUICE_TRY(rename_file(log_path_, renamed));
+  SLUICE_TRY(remove_file(offset_index_path_));
+  SLUICE_TRY(remove_file(time_index_path_));
+  return renamed;
+}
+
 result<void> segment::remove_files() {
   removed_ = true;
   // Files stay open (and mapped) until the object is destroyed: a sync in flight or a

@@ -132,6 +132,12 @@ class segment {
   // destroyed; readers holding mapping() keep reading the unlinked file, and a sync in
   // flight keeps the (unlinked) file open until the segment is destroyed.
   result<void> remove_files();
+  // As remove_files(), but the .log -- which may be a gigabyte, whose unlink takes tens of
+  // milliseconds -- is only renamed to `<name>.log.deleted` (as Kafka renames a segment it
+  // deletes); the caller unlinks that file later, off the reactor thread, and a start-up
+  // removes such files left by a crash. Returns the renamed path.
+  result<std::string> remove_files_deferred();
+  static constexpr const char* deleted_suffix = ".deleted";
 
   // A read-only mapping of the first size_bytes() of a sealed segment's .log, for the log
   // cleaner's thread: the current mapping when the files are open, otherwise a fresh

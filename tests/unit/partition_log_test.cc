@@ -233,6 +233,45 @@ TEST_F(PartitionLogTest, RetentionBySizeDeletesOldSegmentsNeverTheActiveOne) {
   EXPECT_EQ(log->log_end_offset(), offset(2000));
 }
 
+// Retention renames a deleted segment's .log to .deleted at once (the directory synced),
+// and the unlink of that file -- tens of milliseconds for a large segment -- completes
+// later through the ring, off the caller's thread.
+TEST_F(PartitionLogTest, RetentionUnlinksDeletedSegmentsThroughTheRing) {
+  auto config = small_config();
+  config.retention_bytes = 100 * 1024;
+  auto log = open_log(config);
+  append_batches(*log, 200, 10, 100);
+  const std::string first = dir_.path() + "/topic-0/00000000000000000000.log";
+  ASSERT_TRUE(path_exists(first));
+  auto deleted = log->enforce_retention(timestamp_ms(0));
+  ASSERT_TRUE(deleted.ok());
+  ASSERT_GT(*deleted, 0u);
+  EXPECT_FALSE(path_exists(first));
+  EXPECT_FALSE(path_exists(dir_.path() + "/topic-0/00000000000000000000.index"));
+  EXPECT_TRUE(path_exists(first + ".deleted"));  // not unlinked yet: no reactor turn
+  EXPECT_TRUE(log->idle());                      // the unlinks do not hold the log
+  ASSERT_TRUE(reactor_->run_until([&] { return !path_exists(first + ".deleted"); }));
+  auto names = list_directory(dir_.path() + "/topic-0");
+  ASSERT_TRUE(names.ok());
+  for (const auto& name : *names) EXPECT_FALSE(name.ends_with(".deleted")) << name;
+}
+
+// A .deleted file that a crash left before its unlink is removed when the log opens.
+TEST_F(PartitionLogTest, OpenRemovesSegmentFilesLeftDeleted) {
+  auto config = small_config();
+  {
+    auto log = open_log(config);
+    append_batches(*log, 20, 10, 100);
+  }
+  const std::string leftover = dir_.path() + "/topic-0/00000000000000000000.log.deleted";
+  std::ofstream(leftover) << "a segment retention deleted";
+  ASSERT_TRUE(path_exists(leftover));
+  auto log = open_log(config);
+  ASSERT_NE(log, nullptr);
+  EXPECT_FALSE(path_exists(leftover));
+  EXPECT_EQ(log->log_end_offset(), offset(200));
+}
+
 TEST_F(PartitionLogTest, RetentionByTimeUsesLargestTimestamp) {
   auto config = small_config();
   config.retention_ms = std::chrono::milliseconds(1000);
