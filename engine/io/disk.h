@@ -3,7 +3,8 @@
 // Production code uses uring_disk (io_uring through the reactor). Tests swap in
 // faulty_disk (engine/io/faulty_disk.h) to inject ENOSPC, EIO and short writes without a
 // real full disk. Only the data path is here -- writes and syncs, the operations on the
-// append path. Opening, sizing and deleting files happen rarely (segment roll, retention,
+// append path -- and the unlink of deleted segments, which can take tens of milliseconds.
+// Opening, sizing, renaming and the other deletions happen rarely (segment roll,
 // recovery) and go through engine/io/file.h.
 //
 // Contract for every operation: exactly one call of done->complete(res, 0) later, from
