@@ -9,10 +9,10 @@
 //
 // Waking: a core drains its rings on every reactor turn (drain()), so a busy core needs
 // no wake at all. A receiver that takes a task from a full ring wakes the sender, whose
-// backlog may wait for that room. A core asleep in io_uring_enter is woken through an eventfd whose read
-// stays armed in its ring; a sender writes the eventfd only when the receiver has not
-// been woken since it last drained (one flag per receiver), so a burst of posts costs
-// one write(2) -- a non-blocking system call on an eventfd, never a wait.
+// backlog may wait for that room. A core asleep in io_uring_enter is woken through an eventfd whose
+// read stays armed in its ring; a sender writes the eventfd only when the receiver has not been
+// woken since it last drained (one flag per receiver), so a burst of posts costs one write(2) -- a
+// non-blocking system call on an eventfd, never a wait.
 //
 // Tasks run on the receiver's thread, in the order each sender posted them (no order
 // between senders). A task must not be destroyed on another core than the one it was
