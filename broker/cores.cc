@@ -1,6 +1,5 @@
 #include "broker/cores.h"
 
-#include <atomic>
 #include <optional>
 
 #include "broker/broker_context.h"
@@ -24,12 +23,14 @@ std::uint32_t partition_owner(std::string_view topic, std::int32_t partition,
 }
 
 void sharded_log_set::for_each(const std::function<void(const topic_partition&)>& visit) {
-  for (std::uint32_t k = 0; k < router_.count(); ++k) {
-    std::vector<topic_partition> found;
-    router_.call(k, [&found](broker_context& core) {
-      core.logs().for_each([&](const topic_partition& tp, partition_log&) { found.push_back(tp); });
-    });
-    for (const auto& tp : found) visit(tp);
+  // Each core lists its own partitions into its own slot; the visits run here.
+  std::vector<std::vector<topic_partition>> found(router_.count());
+  router_.call_everywhere([&found](broker_context& core) {
+    auto& mine = found[core.core_index()];
+    core.logs().for_each([&](const topic_partition& tp, partition_log&) { mine.push_back(tp); });
+  });
+  for (const auto& each : found) {
+    for (const auto& tp : each) visit(tp);
   }
 }
 
@@ -53,37 +54,16 @@ result<void> sharded_log_set::create(const topic_partition& tp, const log_config
 result<void> sharded_log_set::create_range(const std::string& topic, std::int32_t first,
                                            std::int32_t end, const log_config& config) {
   const std::uint32_t cores = router_.count();
-  // One failure per core, written by that core before it counts down.
+  // One failure per core, written by that core only.
   std::vector<std::optional<error>> failures(cores);
-  std::atomic<std::uint32_t> pending{0};
-  auto create_share = [&, topic, first, end, config](broker_context& core) {
+  router_.call_everywhere([&](broker_context& core) {
     const std::uint32_t self = core.core_index();
     for (std::int32_t p = first; p < end && !failures[self]; ++p) {
       if (partition_owner(topic, p, cores) != self) continue;
       auto created = core.logs().create(topic_partition{topic, p}, config);
       if (!created) failures[self] = created.failure();
     }
-  };
-  for (std::uint32_t k = 0; k < cores; ++k) {
-    if (k == router_.self()) continue;
-    pending.fetch_add(1);
-    router_.run_on(k, [&pending, create_share](broker_context& core) mutable {
-      create_share(core);
-      pending.fetch_sub(1, std::memory_order_release);
-      pending.notify_one();
-    });
-  }
-  router_.call(router_.self(), create_share);
-  // The other cores' shares: wait (as call() does), moving this core's backlog on first.
-  while (true) {
-    const std::uint32_t left = pending.load(std::memory_order_acquire);
-    if (left == 0) break;
-    if (router_.mesh().backlog(router_.self()) > 0) {
-      router_.mesh().drain(router_.self(), 0);
-      continue;
-    }
-    pending.wait(left, std::memory_order_acquire);
-  }
+  });
   for (auto& failure : failures) {
     if (failure) return *failure;
   }

@@ -48,7 +48,6 @@ class core_router {
   std::uint32_t owner(std::string_view topic, std::int32_t partition) const noexcept {
     return partition_owner(topic, partition, count());
   }
-  core_mesh& mesh() noexcept { return mesh_; }
 
   // Runs `work(broker_context&)` on core `to`'s thread (another core), with that core's
   // context. `work`
@@ -70,20 +69,49 @@ class core_router {
       work(*contexts_[to]);
       return;
     }
-    std::atomic<bool> done{false};
-    run_on(to, [&done, &work](broker_context& target) {
+    std::atomic<std::uint32_t> pending{1};
+    run_on(to, [&pending, &work](broker_context& target) {
       work(target);
-      done.store(true, std::memory_order_release);
-      done.notify_one();
+      done_one(pending);
     });
-    // The task may sit in this core's backlog (ring full): move it on before waiting.
-    while (mesh_.backlog(self_) > 0 && !done.load(std::memory_order_acquire)) {
-      mesh_.drain(self_, 0);
+    wait_for(pending);
+  }
+
+  // Runs `work` on every core at the same time -- this one included, on this thread --
+  // and waits until all are done. The same rules as call().
+  template <typename Work>
+  void call_everywhere(Work&& work) noexcept {
+    std::atomic<std::uint32_t> pending{count() - 1};
+    for (std::uint32_t k = 0; k < count(); ++k) {
+      if (k == self_) continue;
+      run_on(k, [&pending, &work](broker_context& target) {
+        work(target);
+        done_one(pending);
+      });
     }
-    done.wait(false, std::memory_order_acquire);
+    work(*contexts_[self_]);
+    wait_for(pending);
   }
 
  private:
+  static void done_one(std::atomic<std::uint32_t>& pending) noexcept {
+    pending.fetch_sub(1, std::memory_order_release);
+    pending.notify_one();
+  }
+  // Blocks until `pending` reaches 0. The tasks may sit in this core's backlog (a ring
+  // full): they are moved on before each wait.
+  void wait_for(std::atomic<std::uint32_t>& pending) noexcept {
+    while (true) {
+      const std::uint32_t left = pending.load(std::memory_order_acquire);
+      if (left == 0) return;
+      if (mesh_.backlog(self_) > 0) {
+        mesh_.drain(self_, 0);
+        continue;
+      }
+      pending.wait(left, std::memory_order_acquire);
+    }
+  }
+
   core_mesh& mesh_;
   std::uint32_t self_;
   const std::vector<broker_context*>& contexts_;
